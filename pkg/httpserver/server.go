@@ -1,0 +1,245 @@
+package httpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config holds the HTTP server settings every service shares.
+type Config struct {
+	Addr              string
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	MaxBodyBytes      int64
+}
+
+// DefaultConfig returns safe defaults for addr.
+func DefaultConfig(addr string) Config {
+	return Config{
+		Addr:              addr,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ShutdownTimeout:   20 * time.Second,
+		MaxBodyBytes:      16 << 10,
+	}
+}
+
+// Check is one readiness check: a dependency that must answer.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Server is a gin engine with Farewell's middleware and operational endpoints.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	engine   *gin.Engine
+	checks   []Check
+	draining atomic.Bool
+}
+
+// New builds a server. Routes are added on Engine() before Run.
+func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check) (*Server, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("httpserver: empty listen address")
+	}
+	// gin keeps its mode in a package variable; release mode only silences
+	// its debug output, so setting it here is harmless.
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, log: log, engine: gin.New(), checks: checks}
+	m, err := newHTTPMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	e := s.engine
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(requestID(), m.observe, s.accessLog, s.recover, limitBody(cfg.MaxBodyBytes))
+	e.NoRoute(func(c *gin.Context) { WriteError(c, errNotFound) })
+	e.NoMethod(func(c *gin.Context) { WriteError(c, errMethodNotAllowed) })
+	e.GET("/healthz", func(c *gin.Context) { WriteOK(c, http.StatusOK, "alive", nil) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	return s, nil
+}
+
+// Engine returns the gin engine to register routes on.
+func (s *Server) Engine() *gin.Engine { return s.engine }
+
+// Handler returns the server as an http.Handler (used by tests).
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) ready(c *gin.Context) {
+	if s.draining.Load() {
+		WriteError(c, NewError(http.StatusServiceUnavailable, CodeUnavailable, "shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	failed := map[string]string{}
+	for _, ch := range s.checks {
+		if err := ch.Ping(ctx); err != nil {
+			failed[ch.Name] = err.Error()
+		}
+	}
+	if len(failed) > 0 {
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, Envelope{
+			Status: http.StatusServiceUnavailable, Code: "NOT_READY",
+			Message: "dependencies not ready", Result: failed,
+		})
+		return
+	}
+	WriteOK(c, http.StatusOK, "ready", nil)
+}
+
+// Run serves until ctx is cancelled, then stops accepting connections and
+// waits up to ShutdownTimeout for in-flight requests.
+func (s *Server) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              s.cfg.Addr,
+		Handler:           s.engine,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+	}
+	s.log.Info("http server listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", s.cfg.Addr, err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown %s: %w", s.cfg.Addr, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", s.cfg.Addr, err)
+	}
+	s.log.Info("http server stopped")
+	return nil
+}
+
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-ID")
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Set("request_id", id)
+		c.Header("X-Request-ID", id)
+		c.Next()
+	}
+}
+
+// accessLog logs one line per request: the route, never the query string,
+// the body or headers, so tokens and codes cannot leak into logs.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	lvl := slog.LevelInfo
+	if status >= 500 {
+		lvl = slog.LevelError
+	}
+	if c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics" {
+		lvl = slog.LevelDebug
+	}
+	s.log.Log(c.Request.Context(), lvl, "http request",
+		"method", c.Request.Method, "route", routeLabel(c), "status", status,
+		"duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"client_ip", c.ClientIP(), "request_id", c.GetString("request_id"))
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic in handler", "panic", fmt.Sprint(r), "route", routeLabel(c))
+			WriteError(c, errInternal)
+		}
+	}()
+	c.Next()
+}
+
+func limitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			WriteError(c, NewError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "요청 본문이 너무 큽니다. (request body too large)"))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}
+
+func routeLabel(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return "unmatched"
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "farewell_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register http metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *httpMetrics) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := routeLabel(c)
+	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+}

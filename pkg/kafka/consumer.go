@@ -1,0 +1,299 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Header keys set on dead-lettered messages.
+const (
+	HeaderDLQReason    = "x-dlq-reason"
+	HeaderDLQAttempts  = "x-dlq-attempts"
+	HeaderDLQTopic     = "x-dlq-source-topic"
+	HeaderDLQPartition = "x-dlq-source-partition"
+	HeaderDLQOffset    = "x-dlq-source-offset"
+	HeaderDLQFailedAt  = "x-dlq-failed-at"
+)
+
+// Poison is a message the handler can never process; it goes to the
+// dead-letter topic with Reason and the batch moves on.
+type Poison struct {
+	Msg      *sarama.ConsumerMessage
+	Reason   string
+	Attempts int
+}
+
+// BatchHandler processes a batch of messages from one partition, in order.
+// It returns the messages that are poison; a non-nil error means the whole
+// batch failed for a temporary reason and will be retried. Handlers must be
+// safe to run twice for the same batch.
+type BatchHandler interface {
+	HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]Poison, error)
+}
+
+// GroupConfig configures a consumer group.
+type GroupConfig struct {
+	Brokers  []string
+	GroupID  string
+	Topics   []string
+	ClientID string
+	// MaxBatch caps how many buffered messages one HandleBatch call receives.
+	MaxBatch int
+	// RetryBackoff is the first pause after a failed batch; it doubles up to
+	// MaxRetryBackoff. Temporary failures are retried until they succeed or
+	// the partition is revoked: nothing is skipped silently.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+}
+
+// Group runs a consumer group and owns its goroutines.
+type Group struct {
+	cfg     GroupConfig
+	group   sarama.ConsumerGroup
+	client  sarama.Client
+	handler BatchHandler
+	dlq     *Producer
+	log     *slog.Logger
+	metrics *groupMetrics
+}
+
+type groupMetrics struct {
+	batchSize  *prometheus.HistogramVec
+	consumed   *prometheus.CounterVec
+	failures   *prometheus.CounterVec
+	deadLetter *prometheus.CounterVec
+	lag        *prometheus.GaugeVec
+}
+
+// NewGroup connects a consumer group. dlq publishes dead-lettered messages.
+func NewGroup(cfg GroupConfig, handler BatchHandler, dlq *Producer, log *slog.Logger, reg prometheus.Registerer) (*Group, error) {
+	if len(cfg.Brokers) == 0 || cfg.GroupID == "" || len(cfg.Topics) == 0 {
+		return nil, errors.New("kafka group: brokers, group id and topics are required")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 500
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 100 * time.Millisecond
+	}
+	if cfg.MaxRetryBackoff < cfg.RetryBackoff {
+		cfg.MaxRetryBackoff = 5 * time.Second
+	}
+	sc := NewSaramaConfig(cfg.ClientID)
+	sc.Consumer.Return.Errors = true
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sc.Consumer.Offsets.AutoCommit.Enable = true
+	sc.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	sc.Consumer.Fetch.Default = 4 << 20
+	sc.Consumer.MaxWaitTime = 100 * time.Millisecond
+	sc.ChannelBufferSize = max(cfg.MaxBatch, 256)
+
+	client, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("kafka group %s: connect: %w", cfg.GroupID, err)
+	}
+	group, err := sarama.NewConsumerGroupFromClient(cfg.GroupID, client)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("kafka group %s: %w", cfg.GroupID, err)
+	}
+	m, err := newGroupMetrics(reg, cfg.GroupID)
+	if err != nil {
+		_ = group.Close()
+		_ = client.Close()
+		return nil, err
+	}
+	return &Group{cfg: cfg, group: group, client: client, handler: handler, dlq: dlq, log: log, metrics: m}, nil
+}
+
+func newGroupMetrics(reg prometheus.Registerer, groupID string) (*groupMetrics, error) {
+	labels := prometheus.Labels{"group": groupID}
+	m := &groupMetrics{
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "farewell_kafka_consumer_batch_size", Help: "Messages per handled batch.",
+			ConstLabels: labels, Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500},
+		}, []string{"topic"}),
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_kafka_consumed_total", Help: "Messages handled and marked.", ConstLabels: labels,
+		}, []string{"topic"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_kafka_batch_failures_total", Help: "Batches that failed and were retried.", ConstLabels: labels,
+		}, []string{"topic"}),
+		deadLetter: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_kafka_dead_lettered_total", Help: "Messages sent to a dead-letter topic.", ConstLabels: labels,
+		}, []string{"topic"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "farewell_kafka_consumer_lag", Help: "Messages behind the partition's high-water mark.", ConstLabels: labels,
+		}, []string{"topic", "partition"}),
+	}
+	for _, c := range []prometheus.Collector{m.batchSize, m.consumed, m.failures, m.deadLetter, m.lag} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("kafka group %s: register metrics: %w", groupID, err)
+		}
+	}
+	return m, nil
+}
+
+// Run consumes until ctx is cancelled. Consume returns at every rebalance, so
+// it is called in a loop; the error channel is drained alongside.
+func (g *Group) Run(ctx context.Context) error {
+	errsDone := make(chan struct{})
+	go func() {
+		defer close(errsDone)
+		for err := range g.group.Errors() {
+			g.log.Warn("kafka consumer error", "group", g.cfg.GroupID, "err", err)
+		}
+	}()
+	defer func() {
+		_ = g.group.Close()
+		<-errsDone
+		_ = g.client.Close()
+	}()
+	h := &claimHandler{g: g}
+	for {
+		if err := g.group.Consume(ctx, g.cfg.Topics, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				return nil
+			}
+			g.log.Warn("kafka consume returned an error; retrying", "group", g.cfg.GroupID, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// Ping reports whether a broker answers a metadata request.
+func (g *Group) Ping(ctx context.Context) error { return pingClient(ctx, g.client) }
+
+type claimHandler struct{ g *Group }
+
+func (h *claimHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *claimHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim collects whatever is already buffered into one batch, so a
+// busy partition is handled in large batches and a quiet one without delay.
+func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	g := h.g
+	ctx := sess.Context()
+	partition := strconv.Itoa(int(claim.Partition()))
+	batch := make([]*sarama.ConsumerMessage, 0, g.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case msg, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			batch = append(batch, msg)
+		case <-ctx.Done():
+			return nil
+		}
+	fill:
+		for len(batch) < g.cfg.MaxBatch {
+			select {
+			case msg, ok := <-claim.Messages():
+				if !ok {
+					break fill
+				}
+				batch = append(batch, msg)
+			default:
+				break fill
+			}
+		}
+		if err := g.processBatch(ctx, batch); err != nil {
+			// Only a revoked partition or shutdown ends processing early; the
+			// batch was not marked and will be delivered again.
+			return nil
+		}
+		last := batch[len(batch)-1]
+		sess.MarkMessage(last, "")
+		g.metrics.consumed.WithLabelValues(claim.Topic()).Add(float64(len(batch)))
+		g.metrics.batchSize.WithLabelValues(claim.Topic()).Observe(float64(len(batch)))
+		g.metrics.lag.WithLabelValues(claim.Topic(), partition).Set(float64(max(claim.HighWaterMarkOffset()-last.Offset-1, 0)))
+	}
+}
+
+// processBatch runs the handler until it succeeds, then dead-letters poison.
+// It returns an error only when ctx ends first.
+func (g *Group) processBatch(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	backoff := g.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		poison, err := g.handler.HandleBatch(ctx, batch)
+		if err == nil {
+			return g.deadLetter(ctx, poison)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		g.metrics.failures.WithLabelValues(batch[0].Topic).Inc()
+		g.log.Warn("batch failed; retrying", "group", g.cfg.GroupID, "topic", batch[0].Topic,
+			"partition", batch[0].Partition, "first_offset", batch[0].Offset, "size", len(batch),
+			"attempt", attempt, "retry_in", backoff.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, g.cfg.MaxRetryBackoff)
+	}
+}
+
+// deadLetter publishes every poison message to its topic's DLQ and waits for
+// the acknowledgements, retrying until they are durable.
+func (g *Group) deadLetter(ctx context.Context, poison []Poison) error {
+	backoff := g.cfg.RetryBackoff
+	for _, p := range poison {
+		msg := DeadLetterMessage(p)
+		for {
+			err := g.dlq.Publish(ctx, msg)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			g.log.Warn("dead-letter publish failed; retrying", "topic", msg.Topic, "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, g.cfg.MaxRetryBackoff)
+		}
+		g.metrics.deadLetter.WithLabelValues(p.Msg.Topic).Inc()
+		g.log.Warn("message dead-lettered", "topic", p.Msg.Topic, "partition", p.Msg.Partition,
+			"offset", p.Msg.Offset, "reason", p.Reason)
+	}
+	return nil
+}
+
+// DeadLetterMessage builds the DLQ record for p: same key and value, with the
+// reason, attempts and source position in headers.
+func DeadLetterMessage(p Poison) Message {
+	headers := map[string]string{}
+	for _, h := range p.Msg.Headers {
+		if h != nil {
+			headers[string(h.Key)] = string(h.Value)
+		}
+	}
+	headers[HeaderDLQReason] = p.Reason
+	headers[HeaderDLQAttempts] = strconv.Itoa(max(p.Attempts, 1))
+	headers[HeaderDLQTopic] = p.Msg.Topic
+	headers[HeaderDLQPartition] = strconv.Itoa(int(p.Msg.Partition))
+	headers[HeaderDLQOffset] = strconv.FormatInt(p.Msg.Offset, 10)
+	headers[HeaderDLQFailedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	return Message{Topic: DeadLetter(p.Msg.Topic), Key: string(p.Msg.Key), Value: p.Msg.Value, Headers: headers}
+}

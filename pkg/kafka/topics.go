@@ -1,0 +1,43 @@
+package kafka
+
+import "time"
+
+// Topic names shared by every service. They are part of the wire contract
+// described in DESIGN.md, so they live here and nowhere else.
+const (
+	TopicApplications = "farewell.event.applications"
+	TopicDecisions    = "farewell.event.decisions"
+	TopicAuthCodes    = "farewell.auth.codes"
+	TopicAdmin        = "farewell.event.admin"
+)
+
+// DeadLetter returns the dead-letter topic that belongs to topic.
+func DeadLetter(topic string) string { return topic + ".dlq" }
+
+// TopicSpec describes how a topic is created.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// Retention is the log retention; zero keeps the broker default.
+	Retention time.Duration
+}
+
+// Topics returns every topic Farewell needs, with the applications topic
+// created with applicationPartitions partitions (1 keeps global arrival order).
+func Topics(applicationPartitions int32) []TopicSpec {
+	if applicationPartitions < 1 {
+		applicationPartitions = 1
+	}
+	week := 7 * 24 * time.Hour
+	specs := []TopicSpec{
+		{Name: TopicApplications, Partitions: applicationPartitions, Retention: week},
+		{Name: TopicDecisions, Partitions: 3, Retention: week},
+		// Code requests carry a one-time code: keep them only briefly.
+		{Name: TopicAuthCodes, Partitions: 3, Retention: time.Hour},
+		{Name: TopicAdmin, Partitions: 1, Retention: 30 * 24 * time.Hour},
+	}
+	for _, s := range specs[:] {
+		specs = append(specs, TopicSpec{Name: DeadLetter(s.Name), Partitions: 1, Retention: s.Retention})
+	}
+	return specs
+}

@@ -1,0 +1,39 @@
+package redisx
+
+// EventKeys names the Redis keys of one event. The {event} hash tag keeps all
+// of them in one cluster slot so Lua scripts may touch them together. This is
+// the contract between apply-gateway (admission, admin) and stock-consumer
+// (decisions, rebuild).
+type EventKeys struct {
+	// Total is the configured stock.
+	Total string
+	// Remaining is the stock still available to win.
+	Remaining string
+	// Winners and Losers count decisions.
+	Winners string
+	Losers  string
+	// Decisions maps email to "SUCCESS:<rank>" or "FAILURE:0".
+	Decisions string
+	// Applied maps email to the admission marker "A:<unix ms>" (admitted,
+	// publish in flight) or "P:<unix ms>" (published to Kafka).
+	Applied string
+	// SoldOut is "1" once no stock remains.
+	SoldOut string
+	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded).
+	Window string
+}
+
+// KeysFor returns the keys of eventID.
+func KeysFor(eventID string) EventKeys {
+	p := "farewell:{" + eventID + "}:"
+	return EventKeys{
+		Total:     p + "stock:total",
+		Remaining: p + "stock:remaining",
+		Winners:   p + "winners",
+		Losers:    p + "losers",
+		Decisions: p + "decisions",
+		Applied:   p + "applied",
+		SoldOut:   p + "soldout",
+		Window:    p + "window",
+	}
+}

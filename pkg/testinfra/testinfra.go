@@ -1,0 +1,74 @@
+// Package testinfra gives integration tests isolated access to the real
+// servers: Redis, MySQL/MariaDB, Kafka and Mailpit. It uses the local stack
+// (`make run`, addresses overridable with FAREWELL_TEST_* variables); when a
+// server is not there and a Docker engine is, it starts a container with
+// testcontainers-go instead; when neither exists the test fails and says how
+// to start the stack.
+package testinfra
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Default local stack addresses (DESIGN.md, "Local stack").
+const (
+	defaultRedis   = "127.0.0.1:6379"
+	defaultMySQL   = "farewell:farewell@tcp(127.0.0.1:3306)/"
+	defaultKafka   = "127.0.0.1:9092"
+	defaultSMTP    = "127.0.0.1:1025"
+	defaultMailAPI = "http://127.0.0.1:8025"
+	defaultNginx   = "http://127.0.0.1:8080"
+)
+
+func env(key, def string) string {
+	if v := strings.TrimSpace(os.Getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+// UniqueName returns a short random name with prefix, for keys, topics,
+// databases and emails that must not collide between tests.
+func UniqueName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func reachable(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
+
+func missing(t testing.TB, what, addr string) {
+	t.Helper()
+	t.Fatalf("%s is not reachable at %s and no Docker engine is available for testcontainers.\n"+
+		"Start the local stack first: `make run` (or run `make test`, which starts it).", what, addr)
+}
+
+// NginxURL returns the public entry of the running local stack.
+func NginxURL(t testing.TB) string {
+	t.Helper()
+	u := env("FAREWELL_TEST_NGINX_URL", defaultNginx)
+	if !reachable(strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")) {
+		t.Fatalf("nginx is not reachable at %s: start the local stack with `make run`", u)
+	}
+	return u
+}
+
+func timeout(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,8 @@
+module github.com/terning-farewell/farewell/services/notifier
+
+go 1.26.0
+
+replace (
+	github.com/terning-farewell/farewell/pkg => ../../pkg
+	github.com/terning-farewell/farewell/proto => ../../proto
+)
