@@ -1,0 +1,187 @@
+// Package admission holds apply-gateway's rules for participants: who may
+// apply, when an application counts as accepted (only after Kafka
+// acknowledged it), and what status a participant sees. It knows nothing of
+// HTTP, Redis or Kafka types.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Domain errors; the HTTP layer maps each to a status and stable code.
+var (
+	ErrAlreadyApplied = errors.New("already applied")
+	ErrSoldOut        = errors.New("sold out")
+	ErrNotOpen        = errors.New("event not open")
+	ErrUnavailable    = errors.New("broker unavailable")
+	ErrBusy           = errors.New("too many applications in flight")
+	ErrNotFound       = errors.New("application not found")
+)
+
+// Outcome is what the admission step decided.
+type Outcome string
+
+// Admission outcomes returned by the Store.
+const (
+	Admitted       Outcome = "ADMITTED"
+	Readmitted     Outcome = "READMITTED"
+	AlreadyApplied Outcome = "ALREADY_APPLIED"
+	SoldOut        Outcome = "SOLD_OUT"
+	NotOpen        Outcome = "NOT_OPEN"
+	Closed         Outcome = "CLOSED"
+)
+
+// Status is what a participant sees about their application.
+type Status string
+
+// Participant-visible statuses.
+const (
+	Pending Status = "PENDING"
+	Success Status = "SUCCESS"
+	Failure Status = "FAILURE"
+)
+
+// Application is an admitted application to announce on Kafka.
+type Application struct {
+	EventID   string
+	Email     string
+	ID        string
+	AppliedAt time.Time
+}
+
+// Store is the admission state (Redis).
+type Store interface {
+	Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (Outcome, string, error)
+	Settle(ctx context.Context, email, marker string, published bool) error
+	Status(ctx context.Context, email string) (Status, bool, error)
+	SoldOut(ctx context.Context) (bool, error)
+}
+
+// Announcer publishes an admitted application and returns once the broker
+// acknowledged it.
+type Announcer interface {
+	Announce(ctx context.Context, a Application) error
+}
+
+// Config tunes the Service.
+type Config struct {
+	EventID string
+	// Grace is how long an admission may stay unpublished before a retry
+	// takes it over; it must exceed PublishTimeout.
+	Grace          time.Duration
+	PublishTimeout time.Duration
+	// MaxInFlight bounds concurrent applications; beyond it callers get ErrBusy.
+	MaxInFlight int
+}
+
+// Service admits applications.
+type Service struct {
+	cfg      Config
+	store    Store
+	announce Announcer
+	newID    func() string
+	now      func() time.Time
+	soldOut  atomic.Bool
+	inFlight chan struct{}
+}
+
+// NewService validates cfg and returns a Service.
+func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Service, error) {
+	if cfg.EventID == "" {
+		return nil, errors.New("admission: event id is required")
+	}
+	if cfg.PublishTimeout <= 0 || cfg.Grace <= cfg.PublishTimeout {
+		return nil, errors.New("admission: grace must exceed the publish timeout")
+	}
+	if cfg.MaxInFlight <= 0 {
+		return nil, errors.New("admission: max in flight must be positive")
+	}
+	return &Service{cfg: cfg, store: st, announce: an, newID: newID, now: time.Now,
+		inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
+}
+
+// Apply admits email and publishes the application. It returns nil only once
+// Kafka acknowledged the application (202 means durable).
+func (s *Service) Apply(ctx context.Context, email string) error {
+	// Once sold out, answer from memory: no Redis, no Kafka.
+	if s.soldOut.Load() {
+		return ErrSoldOut
+	}
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		return ErrBusy
+	}
+	now := s.now()
+	outcome, marker, err := s.store.Admit(ctx, email, now, s.cfg.Grace)
+	if err != nil {
+		return fmt.Errorf("admit: %w: %w", ErrUnavailable, err)
+	}
+	switch outcome {
+	case Admitted, Readmitted:
+	case AlreadyApplied:
+		return ErrAlreadyApplied
+	case SoldOut:
+		s.soldOut.Store(true)
+		return ErrSoldOut
+	case NotOpen, Closed:
+		return ErrNotOpen
+	default:
+		return fmt.Errorf("admit: unknown outcome %q", outcome)
+	}
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	defer cancel()
+	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: now}
+	if err := s.announce.Announce(pubCtx, app); err != nil {
+		// Not acknowledged: undo the marker so the participant can retry. If
+		// the undo fails too, the grace period lets a retry take it over.
+		settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancelSettle()
+		_ = s.store.Settle(settleCtx, email, marker, false)
+		return fmt.Errorf("publish: %w: %w", ErrUnavailable, err)
+	}
+	// Best effort: an unsettled marker only means a retry after the grace
+	// period publishes again, which the consumer treats as a replay.
+	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancelSettle()
+	_ = s.store.Settle(settleCtx, email, marker, true)
+	return nil
+}
+
+// Status returns the participant's status, or ErrNotFound.
+func (s *Service) Status(ctx context.Context, email string) (Status, error) {
+	st, ok, err := s.store.Status(ctx, email)
+	if err != nil {
+		return "", fmt.Errorf("status: %w: %w", ErrUnavailable, err)
+	}
+	if !ok {
+		return "", ErrNotFound
+	}
+	return st, nil
+}
+
+// SetSoldOut updates the local sold-out flag (after an admin change).
+func (s *Service) SetSoldOut(v bool) { s.soldOut.Store(v) }
+
+// WatchSoldOut refreshes the local sold-out flag from the store every
+// interval until ctx ends, so every replica stops touching Redis and Kafka
+// soon after sell-out, and resumes if an admin adds stock.
+func (s *Service) WatchSoldOut(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if v, err := s.store.SoldOut(ctx); err == nil {
+				s.soldOut.Store(v)
+			}
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics counts applications by outcome.
+type Metrics struct {
+	applications *prometheus.CounterVec
+}
+
+// NewMetrics registers the admission metrics.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{applications: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "farewell_applications_total",
+		Help: "Apply requests by outcome: accepted, already_applied, sold_out, not_open, busy, unavailable, error.",
+	}, []string{"outcome"})}
+	if err := reg.Register(m.applications); err != nil {
+		return nil, fmt.Errorf("register admission metrics: %w", err)
+	}
+	return m, nil
+}
+
+// Wrap returns s with every Apply counted.
+func (m *Metrics) Wrap(s *Service) *Counted { return &Counted{Service: s, m: m} }
+
+// Counted is a Service whose Apply outcomes are counted.
+type Counted struct {
+	*Service
+	m *Metrics
+}
+
+// Apply counts the outcome of Service.Apply.
+func (c *Counted) Apply(ctx context.Context, email string) error {
+	err := c.Service.Apply(ctx, email)
+	c.m.applications.WithLabelValues(outcomeLabel(err)).Inc()
+	return err
+}
+
+func outcomeLabel(err error) string {
+	switch {
+	case err == nil:
+		return "accepted"
+	case errors.Is(err, ErrAlreadyApplied):
+		return "already_applied"
+	case errors.Is(err, ErrSoldOut):
+		return "sold_out"
+	case errors.Is(err, ErrNotOpen):
+		return "not_open"
+	case errors.Is(err, ErrBusy):
+		return "busy"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	default:
+		return "error"
+	}
+}

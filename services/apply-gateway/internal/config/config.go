@@ -1,0 +1,55 @@
+// Package config loads apply-gateway's settings from the environment.
+package config
+
+import (
+	"time"
+
+	"github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/token"
+)
+
+// Config is everything apply-gateway reads at start-up.
+type Config struct {
+	config.Common
+	Token             token.Config
+	AdminKey          string
+	ApplicationsTopic string
+	AdminTopic        string
+	PublishTimeout    time.Duration
+	AdmissionGrace    time.Duration
+	MaxInFlight       int
+	SoldOutRefresh    time.Duration
+	KafkaLinger       time.Duration
+	MaxBodyBytes      int64
+}
+
+// MinAdminKeyBytes is the shortest admin key accepted.
+const MinAdminKeyBytes = 24
+
+// Load reads and validates the configuration.
+func Load(e *config.Env) (Config, error) {
+	c := Config{
+		Common:            config.LoadCommon(e, "apply-gateway", "127.0.0.1:8083"),
+		Token:             token.LoadConfig(e),
+		AdminKey:          e.Secret("FAREWELL_ADMIN_KEY", MinAdminKeyBytes),
+		ApplicationsTopic: e.String("FAREWELL_APPLICATIONS_TOPIC", kafka.TopicApplications),
+		AdminTopic:        e.String("FAREWELL_ADMIN_TOPIC", kafka.TopicAdmin),
+		PublishTimeout:    e.Duration("FAREWELL_PUBLISH_TIMEOUT", 3*time.Second),
+		AdmissionGrace:    e.Duration("FAREWELL_ADMISSION_GRACE", 15*time.Second),
+		MaxInFlight:       e.Int("FAREWELL_MAX_IN_FLIGHT", 4096),
+		SoldOutRefresh:    e.Duration("FAREWELL_SOLDOUT_REFRESH", 200*time.Millisecond),
+		KafkaLinger:       e.Duration("FAREWELL_KAFKA_LINGER", 2*time.Millisecond),
+		MaxBodyBytes:      int64(e.Int("FAREWELL_MAX_BODY_BYTES", 16<<10)),
+	}
+	if c.AdmissionGrace <= c.PublishTimeout {
+		e.Fail("FAREWELL_ADMISSION_GRACE (%s) must exceed FAREWELL_PUBLISH_TIMEOUT (%s)", c.AdmissionGrace, c.PublishTimeout)
+	}
+	if c.MaxInFlight < 1 {
+		e.Fail("FAREWELL_MAX_IN_FLIGHT must be positive")
+	}
+	if c.SoldOutRefresh <= 0 {
+		e.Fail("FAREWELL_SOLDOUT_REFRESH must be positive")
+	}
+	return c, e.Err()
+}

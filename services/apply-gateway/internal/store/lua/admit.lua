@@ -1,0 +1,39 @@
+-- Admits one application in one round trip.
+-- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout
+-- ARGV: 1 email, 2 now (unix ms), 3 grace (ms)
+-- Returns {outcome, marker}: outcome is ADMITTED, READMITTED (an earlier
+-- admission never reached Kafka: publish again), ALREADY_APPLIED, SOLD_OUT,
+-- NOT_OPEN or CLOSED; marker is the admission marker to undo on failure.
+local email = ARGV[1]
+local now = tonumber(ARGV[2])
+local grace = tonumber(ARGV[3])
+local w = redis.call('HMGET', KEYS[1], 'opens_at', 'closes_at')
+local opens = tonumber(w[1] or '0') or 0
+local closes = tonumber(w[2] or '0') or 0
+if opens > 0 and now < opens then
+  return {'NOT_OPEN', ''}
+end
+if closes > 0 and now >= closes then
+  return {'CLOSED', ''}
+end
+if redis.call('HEXISTS', KEYS[2], email) == 1 then
+  return {'ALREADY_APPLIED', ''}
+end
+local marker = 'A:' .. ARGV[2]
+local prev = redis.call('HGET', KEYS[3], email)
+if prev then
+  local state = string.sub(prev, 1, 1)
+  local at = tonumber(string.sub(prev, 3)) or 0
+  if state == 'P' or now - at < grace then
+    return {'ALREADY_APPLIED', ''}
+  end
+  -- Admitted long ago but never published (the gateway crashed in between):
+  -- take it over and publish again; the consumer is idempotent.
+  redis.call('HSET', KEYS[3], email, marker)
+  return {'READMITTED', marker}
+end
+if redis.call('GET', KEYS[4]) == '1' then
+  return {'SOLD_OUT', ''}
+end
+redis.call('HSET', KEYS[3], email, marker)
+return {'ADMITTED', marker}

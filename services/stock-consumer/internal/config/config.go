@@ -1,0 +1,46 @@
+// Package config loads stock-consumer's settings from the environment.
+package config
+
+import (
+	"github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/kafka"
+)
+
+// Config is everything stock-consumer reads at start-up.
+type Config struct {
+	config.Common
+	MySQLDSN          string
+	MySQLMaxOpenConns int
+	GroupID           string
+	ApplicationsTopic string
+	DecisionsTopic    string
+	AdminTopic        string
+	MaxBatch          int
+	// FaultPoint, for chaos tests only, makes the process exit at that step
+	// of the first batch it handles ("after-decide", "after-persist", "after-publish").
+	FaultPoint string
+}
+
+// Load reads and validates the configuration.
+func Load(e *config.Env) (Config, error) {
+	c := Config{
+		Common:            config.LoadCommon(e, "stock-consumer", "127.0.0.1:8085"),
+		MySQLDSN:          e.Required("FAREWELL_MYSQL_DSN"),
+		MySQLMaxOpenConns: e.Int("FAREWELL_MYSQL_MAX_OPEN_CONNS", 8),
+		GroupID:           e.String("FAREWELL_CONSUMER_GROUP", "farewell-stock-consumer"),
+		ApplicationsTopic: e.String("FAREWELL_APPLICATIONS_TOPIC", kafka.TopicApplications),
+		DecisionsTopic:    e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
+		AdminTopic:        e.String("FAREWELL_ADMIN_TOPIC", kafka.TopicAdmin),
+		MaxBatch:          e.Int("FAREWELL_CONSUMER_MAX_BATCH", 2000),
+		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
+		e.Fail("FAREWELL_CONSUMER_MAX_BATCH must be between 1 and 10000")
+	}
+	switch c.FaultPoint {
+	case "", "after-decide", "after-persist", "after-publish":
+	default:
+		e.Fail("FAREWELL_FAULT_POINT must be empty, after-decide, after-persist or after-publish")
+	}
+	return c, e.Err()
+}

@@ -1,0 +1,106 @@
+// Package decision holds stock-consumer's rules: what an application is,
+// what a decision is, and how a batch is split per event without changing
+// the log order. It does no I/O.
+package decision
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Status is the outcome of an application.
+type Status string
+
+// The two outcomes.
+const (
+	Success Status = "SUCCESS"
+	Failure Status = "FAILURE"
+)
+
+// ErrNeedsRebuild means Redis lost the event's counters; they must be
+// restored from MySQL before deciding.
+var ErrNeedsRebuild = errors.New("event state missing in redis")
+
+// Application is one admitted application, as read from Kafka.
+type Application struct {
+	EventID       string
+	Email         string
+	ApplicationID string
+	AppliedAt     time.Time
+}
+
+// Decision is the outcome for one application.
+type Decision struct {
+	Application
+	Status Status
+	// Rank is the 1-based winning position, 0 for Failure.
+	Rank int64
+	// New is false when the application had been decided before (a replay).
+	New       bool
+	DecidedAt time.Time
+}
+
+// ParseStored parses the stored form "SUCCESS:<rank>" or "FAILURE:0".
+func ParseStored(s string) (Status, int64, error) {
+	st, r, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", 0, fmt.Errorf("stored decision %q: missing rank", s)
+	}
+	rank, err := strconv.ParseInt(r, 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("stored decision %q: bad rank", s)
+	}
+	switch Status(st) {
+	case Success:
+		if rank < 1 {
+			return "", 0, fmt.Errorf("stored decision %q: winner without rank", s)
+		}
+		return Success, rank, nil
+	case Failure:
+		return Failure, 0, nil
+	default:
+		return "", 0, fmt.Errorf("stored decision %q: unknown status", s)
+	}
+}
+
+// EventBatch is the part of a batch that belongs to one event, in log order.
+type EventBatch struct {
+	EventID string
+	Apps    []Application
+}
+
+// SplitByEvent groups apps per event, keeping the log order inside each
+// event (the only order that matters for fairness) and the order in which
+// events first appear.
+func SplitByEvent(apps []Application) []EventBatch {
+	index := map[string]int{}
+	var out []EventBatch
+	for _, a := range apps {
+		i, ok := index[a.EventID]
+		if !ok {
+			i = len(out)
+			index[a.EventID] = i
+			out = append(out, EventBatch{EventID: a.EventID})
+		}
+		out[i].Apps = append(out[i].Apps, a)
+	}
+	return out
+}
+
+// Winners counts the Success decisions that were new in this batch.
+func Winners(ds []Decision) (newWinners, newLosers int) {
+	for _, d := range ds {
+		if !d.New {
+			continue
+		}
+		if d.Status == Success {
+			newWinners++
+		} else {
+			newLosers++
+		}
+	}
+	return newWinners, newLosers
+}

@@ -1,0 +1,145 @@
+// Package store holds stock-consumer's adapters: the Redis decision scripts
+// and the MySQL repository (gorm stays in this package).
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
+)
+
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// Decider decides batches atomically in Redis.
+type Decider struct {
+	rdb     redis.UniversalClient
+	decide  *redis.Script
+	restore *redis.Script
+}
+
+// NewDecider loads the Lua scripts once.
+func NewDecider(ctx context.Context, rdb redis.UniversalClient) (*Decider, error) {
+	decide, err := redisx.LoadScript(ctx, rdb, luaFiles, "lua/decide.lua")
+	if err != nil {
+		return nil, err
+	}
+	restore, err := redisx.LoadScript(ctx, rdb, luaFiles, "lua/restore.lua")
+	if err != nil {
+		return nil, err
+	}
+	return &Decider{rdb: rdb, decide: decide, restore: restore}, nil
+}
+
+// Decide decides apps of one event in order with one Lua call. It returns
+// decision.ErrNeedsRebuild when Redis has no counters for the event.
+func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Application, now time.Time) ([]decision.Decision, error) {
+	k := redisx.KeysFor(eventID)
+	args := make([]any, 0, len(apps)+1)
+	args = append(args, now.UnixMilli())
+	for _, a := range apps {
+		args = append(args, a.Email)
+	}
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied}
+	res, err := d.decide.Run(ctx, d.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, err)
+	}
+	if len(res) == 1 && res[0] == "REBUILD" {
+		return nil, decision.ErrNeedsRebuild
+	}
+	if len(res) != len(apps) {
+		return nil, fmt.Errorf("decide %s: %d results for %d applications", eventID, len(res), len(apps))
+	}
+	out := make([]decision.Decision, len(apps))
+	for i, r := range res {
+		flag, stored, _ := strings.Cut(r, "|")
+		st, rank, err := decision.ParseStored(stored)
+		if err != nil {
+			return nil, fmt.Errorf("decide %s: %w", eventID, err)
+		}
+		out[i] = decision.Decision{Application: apps[i], Status: st, Rank: rank, New: flag == "N", DecidedAt: now}
+	}
+	return out, nil
+}
+
+// Snapshot is an event's persisted state, used to rebuild Redis.
+type Snapshot struct {
+	EventID    string
+	TotalStock int64
+	OpensAt    time.Time
+	ClosesAt   time.Time
+	Decisions  []decision.Decision
+}
+
+// Restore writes the snapshot's decisions and admission markers to Redis,
+// then restores the counters if they are still missing. It reports whether
+// the counters were restored by this call.
+func (d *Decider) Restore(ctx context.Context, s Snapshot) (bool, error) {
+	k := redisx.KeysFor(s.EventID)
+	const chunk = 1000
+	winners, losers := 0, 0
+	for start := 0; start < len(s.Decisions); start += chunk {
+		part := s.Decisions[start:min(start+chunk, len(s.Decisions))]
+		dec := make([]any, 0, 2*len(part))
+		for _, x := range part {
+			dec = append(dec, x.Email, string(x.Status)+":"+strconv.FormatInt(x.Rank, 10))
+			if x.Status == decision.Success {
+				winners++
+			} else {
+				losers++
+			}
+		}
+		pipe := d.rdb.Pipeline()
+		pipe.HSet(ctx, k.Decisions, dec...)
+		for _, x := range part {
+			pipe.HSetNX(ctx, k.Applied, x.Email, "P:"+strconv.FormatInt(x.AppliedAt.UnixMilli(), 10))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return false, fmt.Errorf("restore decisions of %s: %w", s.EventID, err)
+		}
+	}
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window}
+	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt)).Int()
+	if err != nil {
+		return false, fmt.Errorf("restore counters of %s: %w", s.EventID, err)
+	}
+	return n == 1, nil
+}
+
+// Remaining returns the event's remaining stock (0 when unknown).
+func (d *Decider) Remaining(ctx context.Context, eventID string) (int64, error) {
+	n, err := d.rdb.Get(ctx, redisx.KeysFor(eventID).Remaining).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read remaining stock of %s: %w", eventID, err)
+	}
+	return n, nil
+}
+
+// NeedsRestore reports whether Redis lacks the event's counters.
+func (d *Decider) NeedsRestore(ctx context.Context, eventID string) (bool, error) {
+	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).Total).Result()
+	if err != nil {
+		return false, fmt.Errorf("check counters of %s: %w", eventID, err)
+	}
+	return n == 0, nil
+}
+
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
