@@ -67,9 +67,6 @@ func NewSaramaConfig(clientID string) *sarama.Config {
 	cfg.Net.WriteTimeout = 10 * time.Second
 	cfg.Metadata.Retry.Max = 2
 	cfg.Metadata.Retry.Backoff = 200 * time.Millisecond
-	// Sarama creates its metrics registry per config; disabling it saves
-	// memory and CPU on the hot path. Prometheus metrics are our own.
-	cfg.MetricRegistry = nil
 	return cfg
 }
 

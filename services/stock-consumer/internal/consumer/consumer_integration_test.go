@@ -1,0 +1,367 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
+	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/consumer"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/store"
+)
+
+// env is one isolated world: its own event id, database and topics.
+type env struct {
+	t         *testing.T
+	eventID   string
+	rdb       *redis.Client
+	repo      *store.Repository
+	decider   *store.Decider
+	producer  *kafka.Producer
+	brokers   []string
+	appsTopic string
+	decTopic  string
+	admTopic  string
+	handler   *consumer.Handler
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := &env{t: t, eventID: testinfra.UniqueName("ev-"), rdb: testinfra.Redis(t), brokers: testinfra.KafkaBrokers(t)}
+	var err error
+	e.repo, err = store.OpenRepository(ctx, testinfra.MySQLDatabase(t), 4)
+	if err != nil {
+		t.Fatalf("open mysql: %v", err)
+	}
+	t.Cleanup(func() { _ = e.repo.Close() })
+	if err := e.repo.Migrate(ctx, log); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	e.decider, err = store.NewDecider(ctx, e.rdb)
+	if err != nil {
+		t.Fatalf("decider: %v", err)
+	}
+	e.appsTopic = testinfra.KafkaTopic(t, e.brokers, "t-apps-", 1)
+	e.decTopic = testinfra.KafkaTopic(t, e.brokers, "t-dec-", 1)
+	e.admTopic = testinfra.KafkaTopic(t, e.brokers, "t-adm-", 1)
+	e.producer, err = kafka.NewProducer(kafka.ProducerConfig{Brokers: e.brokers, ClientID: "test", Linger: time.Millisecond, MaxBatch: 500, Retries: 3}, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	t.Cleanup(func() { _ = e.producer.Close() })
+	e.handler, err = consumer.NewHandler(e.decider, e.repo, e.producer,
+		consumer.Options{DecisionsTopic: e.decTopic, AdminTopic: e.admTopic}, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("handler: %v", err)
+	}
+	t.Cleanup(func() {
+		keys := redisx.KeysFor(e.eventID)
+		e.rdb.Del(context.Background(), keys.Total, keys.Remaining, keys.Winners, keys.Losers, keys.Decisions, keys.Applied, keys.SoldOut, keys.Window)
+	})
+	return e
+}
+
+// setStock does what apply-gateway's admin endpoint does to Redis.
+func (e *env) setStock(n int) {
+	k := redisx.KeysFor(e.eventID)
+	ctx := context.Background()
+	if err := e.rdb.MSet(ctx, k.Total, n, k.Remaining, n, k.Winners, 0).Err(); err != nil {
+		e.t.Fatalf("set stock: %v", err)
+	}
+	if err := e.repo.SetStock(ctx, e.eventID, int64(n)); err != nil {
+		e.t.Fatalf("persist stock: %v", err)
+	}
+}
+
+func (e *env) application(email string, offset int64) *sarama.ConsumerMessage {
+	v, err := proto.Marshal(&farewellv1.ApplicationSubmitted{
+		SchemaVersion: 1, EventId: e.eventID, Email: email, ApplicationId: fmt.Sprintf("id-%d", offset),
+		AppliedAtUnixMs: time.Now().UnixMilli(),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &sarama.ConsumerMessage{Topic: e.appsTopic, Key: []byte(email), Value: v, Offset: offset}
+}
+
+type row struct {
+	Email  string
+	Status string
+	Rank   int64
+}
+
+func (e *env) rows() []row {
+	snap, err := e.repo.Snapshot(context.Background(), e.eventID)
+	if err != nil {
+		e.t.Fatalf("snapshot: %v", err)
+	}
+	out := make([]row, 0, len(snap.Decisions))
+	for _, d := range snap.Decisions {
+		out = append(out, row{Email: d.Email, Status: string(d.Status), Rank: d.Rank})
+	}
+	return out
+}
+
+func checkExactlyWinners(t *testing.T, rows []row, wantWinners, wantRows int) {
+	t.Helper()
+	if len(rows) != wantRows {
+		t.Fatalf("rows = %d, want %d", len(rows), wantRows)
+	}
+	var ranks []int
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if seen[r.Email] {
+			t.Fatalf("email %s has two rows", r.Email)
+		}
+		seen[r.Email] = true
+		if r.Status == "SUCCESS" {
+			ranks = append(ranks, int(r.Rank))
+		}
+	}
+	if len(ranks) != wantWinners {
+		t.Fatalf("winners = %d, want %d", len(ranks), wantWinners)
+	}
+	sort.Ints(ranks)
+	for i, r := range ranks {
+		if r != i+1 {
+			t.Fatalf("ranks are not 1..%d: %v", wantWinners, ranks)
+		}
+	}
+}
+
+func TestHandleBatchDecidesExactlyStockAndIsIdempotent(t *testing.T) {
+	tests := []struct {
+		name       string
+		stock      int
+		applicants int
+	}{
+		{name: "more applicants than stock", stock: 7, applicants: 40},
+		{name: "stock larger than applicants", stock: 100, applicants: 25},
+		{name: "stock zero", stock: 0, applicants: 10},
+		{name: "stock one", stock: 1, applicants: 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.setStock(tt.stock)
+			var batch []*sarama.ConsumerMessage
+			for i := 0; i < tt.applicants; i++ {
+				email := fmt.Sprintf("p%03d@example.com", i)
+				batch = append(batch, e.application(email, int64(len(batch))))
+				if i%3 == 0 { // duplicates inside the batch
+					batch = append(batch, e.application(email, int64(len(batch))))
+				}
+			}
+			ctx := context.Background()
+			poison, err := e.handler.HandleBatch(ctx, batch)
+			if err != nil || len(poison) != 0 {
+				t.Fatalf("HandleBatch: poison %v, err %v", poison, err)
+			}
+			want := min(tt.stock, tt.applicants)
+			checkExactlyWinners(t, e.rows(), want, tt.applicants)
+			before := e.rows()
+
+			// Replaying the whole batch (a redelivery) changes nothing.
+			if _, err := e.handler.HandleBatch(ctx, batch); err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+			after := e.rows()
+			if fmt.Sprint(before) != fmt.Sprint(after) {
+				t.Fatalf("replay changed rows:\nbefore %v\nafter  %v", before, after)
+			}
+			k := redisx.KeysFor(e.eventID)
+			winners, _ := e.rdb.Get(ctx, k.Winners).Int()
+			remaining, _ := e.rdb.Get(ctx, k.Remaining).Int()
+			if winners != want || remaining != tt.stock-want {
+				t.Fatalf("redis winners/remaining = %d/%d, want %d/%d", winners, remaining, want, tt.stock-want)
+			}
+			if n, _ := e.rdb.HLen(ctx, k.Decisions).Result(); int(n) != tt.applicants {
+				t.Fatalf("redis decisions = %d, want %d", n, tt.applicants)
+			}
+		})
+	}
+}
+
+func TestRebuildsRedisFromMySQLAfterDataLoss(t *testing.T) {
+	e := newEnv(t)
+	e.setStock(5)
+	ctx := context.Background()
+	var first []*sarama.ConsumerMessage
+	for i := 0; i < 3; i++ {
+		first = append(first, e.application(fmt.Sprintf("early%d@example.com", i), int64(i)))
+	}
+	if _, err := e.handler.HandleBatch(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// Redis loses every key of the event.
+	k := redisx.KeysFor(e.eventID)
+	if err := e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var second []*sarama.ConsumerMessage
+	for i := 0; i < 6; i++ {
+		second = append(second, e.application(fmt.Sprintf("late%d@example.com", i), int64(10+i)))
+	}
+	second = append(second, first[0]) // a replay of an early winner
+	if _, err := e.handler.HandleBatch(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyWinners(t, e.rows(), 5, 9)
+	if d, _ := e.rdb.HGet(ctx, k.Decisions, "early0@example.com").Result(); d != "SUCCESS:1" {
+		t.Fatalf("early winner after rebuild = %q, want SUCCESS:1", d)
+	}
+	if v, _ := e.rdb.Get(ctx, k.SoldOut).Result(); v != "1" {
+		t.Fatalf("sold-out flag = %q, want 1", v)
+	}
+}
+
+func TestPoisonMessagesAreReturnedNotDropped(t *testing.T) {
+	e := newEnv(t)
+	e.setStock(1)
+	good := e.application("good@example.com", 0)
+	future, _ := proto.Marshal(&farewellv1.ApplicationSubmitted{SchemaVersion: 9, EventId: e.eventID, Email: "x@example.com"})
+	batch := []*sarama.ConsumerMessage{
+		{Topic: e.appsTopic, Value: []byte{0xff, 0x01, 0x02}, Offset: 1},
+		good,
+		{Topic: e.appsTopic, Value: future, Offset: 2},
+	}
+	poison, err := e.handler.HandleBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(poison) != 2 || poison[0].Msg.Offset != 1 || poison[1].Msg.Offset != 2 {
+		t.Fatalf("poison = %+v, want offsets 1 and 2", poison)
+	}
+	checkExactlyWinners(t, e.rows(), 1, 1)
+}
+
+// TestGroupEndToEnd runs the real consumer group: applications produced as
+// protobuf go through Kafka, decisions come back on the decisions topic,
+// poison lands in the dead-letter topic with its reason, and admin changes
+// reach MySQL.
+func TestGroupEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	e.setStock(3)
+	dlq := kafka.DeadLetter(e.appsTopic)
+	createTopic(t, e.brokers, dlq)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	group, err := kafka.NewGroup(kafka.GroupConfig{
+		Brokers: e.brokers, GroupID: testinfra.UniqueName("g-"), ClientID: "test",
+		Topics: []string{e.appsTopic, e.admTopic}, MaxBatch: 100,
+	}, e.handler, e.producer, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- group.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var msgs []kafka.Message
+	for i := 0; i < 10; i++ {
+		m := e.application(fmt.Sprintf("g%d@example.com", i), 0)
+		msgs = append(msgs, kafka.Message{Topic: e.appsTopic, Key: string(m.Key), Value: m.Value})
+	}
+	msgs = append(msgs, kafka.Message{Topic: e.appsTopic, Key: "bad", Value: []byte("not protobuf at all")})
+	for _, m := range msgs { // one by one keeps the log order
+		if err := e.producer.Publish(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, _ := proto.Marshal(&farewellv1.EventAdminChanged{SchemaVersion: 1, EventId: e.eventID,
+		Change: &farewellv1.EventAdminChanged_StockSet{StockSet: &farewellv1.StockSet{TotalStock: 3}}})
+	if err := e.producer.Publish(ctx, kafka.Message{Topic: e.admTopic, Key: e.eventID, Value: admin}); err != nil {
+		t.Fatal(err)
+	}
+
+	decisions := readTopic(t, e.brokers, e.decTopic, 10)
+	winners := 0
+	for _, d := range decisions {
+		var m farewellv1.ApplicationDecided
+		if err := proto.Unmarshal(d.Value, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.GetStatus() == farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS {
+			winners++
+			if m.GetRank() < 1 || m.GetRank() > 3 {
+				t.Fatalf("winner rank %d out of 1..3", m.GetRank())
+			}
+		}
+	}
+	if winners != 3 {
+		t.Fatalf("published winners = %d, want 3", winners)
+	}
+	// Log order is arrival order: the first three applicants win.
+	for _, r := range e.rows() {
+		if (r.Status == "SUCCESS") != (r.Email == "g0@example.com" || r.Email == "g1@example.com" || r.Email == "g2@example.com") {
+			t.Fatalf("unfair decision: %+v", r)
+		}
+	}
+	dead := readTopic(t, e.brokers, dlq, 1)
+	reason := ""
+	for _, h := range dead[0].Headers {
+		if string(h.Key) == kafka.HeaderDLQReason {
+			reason = string(h.Value)
+		}
+	}
+	if reason == "" || string(dead[0].Value) != "not protobuf at all" {
+		t.Fatalf("dead letter = %q with reason %q", dead[0].Value, reason)
+	}
+}
+
+func createTopic(t *testing.T, brokers []string, name string) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.DeleteTopic(name) })
+}
+
+// readTopic reads n messages from partition 0 of topic, failing after 30 s.
+func readTopic(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	c, err := sarama.NewConsumer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var out []*sarama.ConsumerMessage
+	timeout := time.After(30 * time.Second)
+	for len(out) < n {
+		select {
+		case m := <-pc.Messages():
+			out = append(out, m)
+		case <-timeout:
+			t.Fatalf("read %d of %d messages from %s", len(out), n, topic)
+		}
+	}
+	return out
+}
