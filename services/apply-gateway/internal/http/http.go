@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,7 +135,8 @@ func (h *Handlers) status(c *gin.Context) {
 }
 
 type stockRequest struct {
-	Count *json.Number `json:"count"`
+	// Count stays raw so that "5", 1.5 and 1e3 are refused, not coerced.
+	Count json.RawMessage `json:"count"`
 }
 
 func (h *Handlers) setStock(c *gin.Context) {
@@ -143,11 +145,11 @@ func (h *Handlers) setStock(c *gin.Context) {
 		httpserver.WriteError(c, apiErr)
 		return
 	}
-	if req.Count == nil {
+	if len(req.Count) == 0 || string(req.Count) == "null" {
 		httpserver.WriteError(c, httpserver.NewError(http.StatusBadRequest, CodeInvalidStock, "count 값이 필요합니다. (count is required)"))
 		return
 	}
-	n, err := req.Count.Int64()
+	n, err := strconv.ParseInt(string(req.Count), 10, 64)
 	if err != nil {
 		httpserver.WriteError(c, httpserver.NewError(http.StatusBadRequest, CodeInvalidStock, "count는 정수여야 합니다. (count must be an integer)"))
 		return
