@@ -1,0 +1,251 @@
+// Package stackclient talks to a running Farewell stack from the outside, the
+// way a participant, an admin or an operator would: through nginx, Mailpit's
+// API and the local environment file. The demo, the load tool and the
+// end-to-end tests share it.
+package stackclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/token"
+)
+
+// DefaultEnvFile is where `make run` writes the local settings and secrets.
+const DefaultEnvFile = ".run/farewell.env"
+
+// FindEnvFile returns path if set, else .run/farewell.env in the nearest
+// parent directory that has one.
+func FindEnvFile(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, DefaultEnvFile)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s not found: start the stack with `make run`", DefaultEnvFile)
+		}
+		dir = parent
+	}
+}
+
+// LoadEnv reads KEY='value' lines as written by deploy/local/stack.sh.
+func LoadEnv(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w (start the stack with `make run`)", path, err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '\'' && v[len(v)-1] == '\'' || v[0] == '"' && v[len(v)-1] == '"') {
+			v = v[1 : len(v)-1]
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, sc.Err()
+}
+
+// NewMinter builds the token codec of the stack from its environment, to mint
+// test tokens for synthetic participants (local secrets only).
+func NewMinter(env map[string]string) (*token.Codec, error) {
+	e := config.FromMap(env)
+	cfg := token.LoadConfig(e)
+	if err := e.Err(); err != nil {
+		return nil, err
+	}
+	return token.New(cfg)
+}
+
+// Client calls the public API through nginx.
+type Client struct {
+	BaseURL  string
+	AdminKey string
+	HTTP     *http.Client
+}
+
+// NewClient returns a client with keep-alive connections sized for bursts.
+func NewClient(baseURL, adminKey string, maxConns int) *Client {
+	tr := &http.Transport{
+		MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns, MaxConnsPerHost: maxConns,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), AdminKey: adminKey, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Envelope is the API's response body.
+type Envelope struct {
+	Status  int             `json:"status"`
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Result  json.RawMessage `json:"result"`
+}
+
+// Response is one answer: HTTP status, envelope and latency.
+type Response struct {
+	HTTPStatus int
+	Envelope   Envelope
+	Header     http.Header
+	Latency    time.Duration
+}
+
+// Do sends one request and decodes the envelope.
+func (c *Client) Do(ctx context.Context, method, path string, body any, header map[string]string) (Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return Response{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return Response{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	start := time.Now()
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	out := Response{HTTPStatus: resp.StatusCode, Header: resp.Header, Latency: time.Since(start)}
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(raw, &out.Envelope); err != nil {
+		return out, fmt.Errorf("%s %s: %d with a non-JSON body %.80q", method, path, resp.StatusCode, raw)
+	}
+	return out, nil
+}
+
+// Stats are the admin figures.
+type Stats struct {
+	Total     int64 `json:"total"`
+	Remaining int64 `json:"remaining"`
+	Winners   int64 `json:"winners"`
+	Losers    int64 `json:"losers"`
+	Pending   int64 `json:"pending"`
+	SoldOut   bool  `json:"soldOut"`
+}
+
+// Stats reads GET /api/admin/event.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	r, err := c.Do(ctx, http.MethodGet, "/api/admin/event", nil, map[string]string{"X-ADMIN-KEY": c.AdminKey})
+	if err != nil {
+		return Stats{}, err
+	}
+	if r.HTTPStatus != http.StatusOK {
+		return Stats{}, fmt.Errorf("admin stats: %d %s", r.HTTPStatus, r.Envelope.Code)
+	}
+	var s Stats
+	return s, json.Unmarshal(r.Envelope.Result, &s)
+}
+
+// SetStock calls POST /api/admin/event/stock.
+func (c *Client) SetStock(ctx context.Context, count int64) error {
+	r, err := c.Do(ctx, http.MethodPost, "/api/admin/event/stock", map[string]int64{"count": count}, map[string]string{"X-ADMIN-KEY": c.AdminKey})
+	if err != nil {
+		return err
+	}
+	if r.HTTPStatus != http.StatusOK {
+		return fmt.Errorf("set stock: %d %s %s", r.HTTPStatus, r.Envelope.Code, r.Envelope.Message)
+	}
+	return nil
+}
+
+// OpenWindow opens the event from now-1h to now+d.
+func (c *Client) OpenWindow(ctx context.Context, d time.Duration) error {
+	body := map[string]string{
+		"opensAt":  time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
+		"closesAt": time.Now().Add(d).UTC().Format(time.RFC3339),
+	}
+	r, err := c.Do(ctx, http.MethodPut, "/api/admin/event/window", body, map[string]string{"X-ADMIN-KEY": c.AdminKey})
+	if err != nil {
+		return err
+	}
+	if r.HTTPStatus != http.StatusOK {
+		return fmt.Errorf("set window: %d %s", r.HTTPStatus, r.Envelope.Code)
+	}
+	return nil
+}
+
+// Apply calls POST /api/event/apply with a bearer token.
+func (c *Client) Apply(ctx context.Context, tok string) (Response, error) {
+	return c.Do(ctx, http.MethodPost, "/api/event/apply", nil, map[string]string{"Authorization": "Bearer " + tok})
+}
+
+// Status calls GET /api/event/status and returns result.status.
+func (c *Client) Status(ctx context.Context, tok string) (string, Response, error) {
+	r, err := c.Do(ctx, http.MethodGet, "/api/event/status", nil, map[string]string{"Authorization": "Bearer " + tok})
+	if err != nil || r.HTTPStatus != http.StatusOK {
+		return "", r, err
+	}
+	var res struct {
+		Status string `json:"status"`
+	}
+	err = json.Unmarshal(r.Envelope.Result, &res)
+	return res.Status, r, err
+}
+
+// Mailpit reads Mailpit's HTTP API.
+type Mailpit struct {
+	URL  string
+	HTTP *http.Client
+}
+
+// Count returns how many messages match a Mailpit search query.
+func (m *Mailpit) Count(ctx context.Context, query string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/api/v1/search?limit=1&query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := m.HTTP.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("mailpit: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Total int `json:"messages_count"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, fmt.Errorf("mailpit: %w", err)
+	}
+	return out.Total, nil
+}
