@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 
 STACK := deploy/local/stack.sh
 
-.PHONY: help run stop status logs infra test
+.PHONY: help run stop status logs infra test proto proto-check lint demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,30 @@ logs: ## Last 50 lines of every log; `make logs NAME=kafka` follows one
 
 # ---- checks ----
 
-test: ## Placeholder: bring the stack up, then run the pkg tests with the race detector
-	$(STACK) up
-	go test -race ./pkg/...
+# Every Go module of the workspace, tested one by one (go test does not cross modules).
+MODULES := pkg proto services/auth services/apply-gateway services/stock-consumer services/notifier deploy
+GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+test: ## Start the stack if needed, then run every unit, integration and end-to-end test
+	@$(STACK) up
+	@$(MAKE) --no-print-directory proto-check
+	@failed=0; for m in $(MODULES); do \
+		echo "==> go test $$m"; \
+		(cd $$m && go test $(GO_TEST_FLAGS) ./...) || failed=1; \
+	done; exit $$failed
+
+proto: ## Regenerate the Go code for proto/farewell/v1/*.proto
+	@deploy/scripts/proto.sh
+
+proto-check: ## Fail when the committed generated code differs from the .proto files
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	deploy/scripts/proto.sh "$$tmp"; \
+	if ! diff -ru "$$tmp/farewell/v1" proto/farewell/v1 --exclude='*.proto' >"$$tmp/diff"; then \
+		cat "$$tmp/diff"; echo "generated protobuf code is stale: run 'make proto' and commit"; exit 1; \
+	fi; echo "proto: generated code matches the .proto files"
+
+lint: ## gofmt, go vet and golangci-lint over every module
+	@deploy/scripts/lint.sh $(MODULES)
+
+demo: ## Against the running stack: a herd of synthetic participants and a report
+	@go run ./deploy/cmd/demo $(ARGS)
