@@ -176,7 +176,7 @@ func (s *Server) accessLog(c *gin.Context) {
 		lvl = slog.LevelDebug
 	}
 	s.log.Log(c.Request.Context(), lvl, "http request",
-		"method", c.Request.Method, "route", routeLabel(c), "status", status,
+		"method", methodLabel(c.Request.Method), "route", routeLabel(c), "status", status,
 		"duration_ms", float64(time.Since(start).Microseconds())/1000,
 		"client_ip", c.ClientIP(), "request_id", c.GetString("request_id"))
 }
@@ -240,6 +240,18 @@ func (m *httpMetrics) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	route := routeLabel(c)
-	m.requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Inc()
-	m.duration.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	method := methodLabel(c.Request.Method)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// methodLabel keeps the label set bounded: clients can send any method name.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	default:
+		return "OTHER"
+	}
 }

@@ -47,7 +47,11 @@ func (r *Repository) Migrate(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if _, err := mysqlx.Migrate(ctx, r.db, ms, log); err != nil {
+	err = mysqlx.WithLock(ctx, r.db, "farewell_migrations", func(db *gorm.DB) error {
+		_, err := mysqlx.Migrate(ctx, db, ms, log)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
