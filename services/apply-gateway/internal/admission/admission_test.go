@@ -37,7 +37,7 @@ func (f *fakeStore) Settle(_ context.Context, email, _ string, published bool) e
 }
 
 func (f *fakeStore) Status(context.Context, string) (Status, bool, error) { return Pending, true, nil }
-func (f *fakeStore) SoldOut(context.Context) (bool, error)                 { return f.soldOut, nil }
+func (f *fakeStore) SoldOut(context.Context) (bool, error)                { return f.soldOut, nil }
 
 type fakeAnnouncer struct {
 	err   error
