@@ -33,6 +33,9 @@ const (
 	SoldOut        Outcome = "SOLD_OUT"
 	NotOpen        Outcome = "NOT_OPEN"
 	Closed         Outcome = "CLOSED"
+	// NotReady means the event has no live state: no stock was set yet, or
+	// Redis lost it and stock-consumer is rebuilding it from MySQL.
+	NotReady Outcome = "NOT_READY"
 )
 
 // Status is what a participant sees about their application.
@@ -131,6 +134,8 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 		return ErrSoldOut
 	case NotOpen, Closed:
 		return ErrNotOpen
+	case NotReady:
+		return fmt.Errorf("admit: %w: event state not loaded", ErrUnavailable)
 	default:
 		return fmt.Errorf("admit: unknown outcome %q", outcome)
 	}

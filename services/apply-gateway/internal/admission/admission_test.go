@@ -81,6 +81,7 @@ func TestApplyOutcomes(t *testing.T) {
 		{name: "sold out", outcome: SoldOut, wantErr: ErrSoldOut},
 		{name: "before the window", outcome: NotOpen, wantErr: ErrNotOpen},
 		{name: "after the window", outcome: Closed, wantErr: ErrNotOpen},
+		{name: "state being rebuilt", outcome: NotReady, wantErr: ErrUnavailable},
 		{name: "broker down undoes the marker", outcome: Admitted, publishErr: errors.New("no broker"), wantErr: ErrUnavailable, wantSettled: ptr(false)},
 	}
 	for _, tt := range tests {

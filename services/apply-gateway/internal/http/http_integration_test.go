@@ -250,6 +250,15 @@ func TestSoldOutAndWindow(t *testing.T) {
 	}
 }
 
+func TestNoLiveStateAnswers503(t *testing.T) {
+	g := newGateway(t, false)
+	resp, env := g.do("POST", "/api/event/apply", "", g.bearer("early@example.com"))
+	expect(t, resp, env, http.StatusServiceUnavailable, httpserver.CodeUnavailable)
+	if n, _ := g.rdb.HLen(context.Background(), redisx.KeysFor(g.eventID).Applied).Result(); n != 0 {
+		t.Fatalf("admitted %d applications without live state", n)
+	}
+}
+
 func TestBrokerFailureAnswers503AndLeavesNothing(t *testing.T) {
 	g := newGateway(t, true)
 	g.setStock(3)

@@ -54,7 +54,7 @@ func NewRedis(ctx context.Context, rdb redis.UniversalClient, eventID string) (*
 // Admit runs the admission script.
 func (r *Redis) Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (admission.Outcome, string, error) {
 	res, err := r.admit.Run(ctx, r.rdb,
-		[]string{r.keys.Window, r.keys.Decisions, r.keys.Applied, r.keys.SoldOut},
+		[]string{r.keys.Window, r.keys.Decisions, r.keys.Applied, r.keys.SoldOut, r.keys.Total},
 		email, now.UnixMilli(), grace.Milliseconds()).StringSlice()
 	if err != nil {
 		return "", "", fmt.Errorf("admit script: %w", err)

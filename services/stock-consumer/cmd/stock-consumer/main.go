@@ -107,6 +107,7 @@ func realMain(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return group.Run(gctx) })
+	g.Go(func() error { return handler.WatchState(gctx, cfg.EventID, time.Second, decider.NeedsRestore) })
 	log.Info("stock-consumer started", "group", cfg.GroupID, "topics", []string{cfg.ApplicationsTopic, cfg.AdminTopic})
 	err = g.Wait()
 	log.Info("stock-consumer stopped")

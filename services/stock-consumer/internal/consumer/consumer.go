@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -67,6 +68,10 @@ type Handler struct {
 	// crash the process to prove replays converge.
 	fault func(FaultPoint)
 	now   func() time.Time
+	// mu keeps a rebuild from reading MySQL while a batch of this process is
+	// between its Redis decision and its MySQL insert: the snapshot would
+	// miss those winners and the restored counters would oversell.
+	mu sync.Mutex
 }
 
 var _ kafka.BatchHandler = (*Handler)(nil)
@@ -129,6 +134,8 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 }
 
 func (h *Handler) handleApplications(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	start := time.Now()
 	apps := make([]decision.Application, 0, len(msgs))
 	var poison []kafka.Poison
@@ -208,6 +215,8 @@ func (h *Handler) rebuild(ctx context.Context, eventID string) error {
 // EnsureState rebuilds eventID's Redis state if Redis lost it; main calls it
 // before consuming.
 func (h *Handler) EnsureState(ctx context.Context, eventID string, needs func(context.Context, string) (bool, error)) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	missing, err := needs(ctx, eventID)
 	if err != nil {
 		return err
@@ -216,6 +225,24 @@ func (h *Handler) EnsureState(ctx context.Context, eventID string, needs func(co
 		return nil
 	}
 	return h.rebuild(ctx, eventID)
+}
+
+// WatchState checks every interval whether Redis lost eventID's state and
+// rebuilds it, so the event recovers even when no application arrives (the
+// gateways refuse applications while the state is missing).
+func (h *Handler) WatchState(ctx context.Context, eventID string, interval time.Duration, needs func(context.Context, string) (bool, error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := h.EnsureState(ctx, eventID, needs); err != nil && ctx.Err() == nil {
+				h.log.Warn("event state check failed; will retry", "event", eventID, "err", err)
+			}
+		}
+	}
 }
 
 func uniqueByEmail(ds []decision.Decision) []decision.Decision {

@@ -229,6 +229,36 @@ func TestRebuildsRedisFromMySQLAfterDataLoss(t *testing.T) {
 	}
 }
 
+func TestWatchStateRebuildsWithoutTraffic(t *testing.T) {
+	e := newEnv(t)
+	e.setStock(4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := e.handler.HandleBatch(ctx, []*sarama.ConsumerMessage{e.application("w@example.com", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	k := redisx.KeysFor(e.eventID)
+	e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Decisions)
+	done := make(chan error, 1)
+	go func() { done <- e.handler.WatchState(ctx, e.eventID, 20*time.Millisecond, e.decider.NeedsRestore) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rem, _ := e.rdb.Get(ctx, k.Remaining).Int()
+		d, _ := e.rdb.HGet(ctx, k.Decisions, "w@example.com").Result()
+		if rem == 3 && d == "SUCCESS:1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state not rebuilt: remaining=%d decision=%q", rem, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPoisonMessagesAreReturnedNotDropped(t *testing.T) {
 	e := newEnv(t)
 	e.setStock(1)

@@ -1,9 +1,14 @@
 -- Admits one application in one round trip.
--- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout
+-- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout, 5 total
 -- ARGV: 1 email, 2 now (unix ms), 3 grace (ms)
 -- Returns {outcome, marker}: outcome is ADMITTED, READMITTED (an earlier
 -- admission never reached Kafka: publish again), ALREADY_APPLIED, SOLD_OUT,
--- NOT_OPEN or CLOSED; marker is the admission marker to undo on failure.
+-- NOT_OPEN, CLOSED or NOT_READY (the event's counters are missing: Redis lost
+-- them and stock-consumer is rebuilding them from MySQL, or no stock was ever
+-- set); marker is the admission marker to undo on failure.
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  return {'NOT_READY', ''}
+end
 local email = ARGV[1]
 local now = tonumber(ARGV[2])
 local grace = tonumber(ARGV[3])

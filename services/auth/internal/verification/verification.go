@@ -1,0 +1,286 @@
+// Package verification runs the two use cases of the auth service: issuing
+// a one-time code to an email (rate limited, stored as an HMAC, published to
+// Kafka for the notifier) and verifying it (single use, limited attempts)
+// in exchange for a participant token. I/O is reached through the small
+// interfaces below; the HTTP layer maps the errors it returns.
+package verification
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/terning-farewell/farewell/pkg/kafka"
+	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
+	"github.com/terning-farewell/farewell/services/auth/internal/codes"
+)
+
+// Domain errors. The HTTP layer maps each of them to one answer.
+var (
+	// ErrInvalidEmail: the address is not acceptable.
+	ErrInvalidEmail = errors.New("invalid email")
+	// ErrInvalidCode: the code is malformed, wrong, expired or already used.
+	ErrInvalidCode = errors.New("invalid verification code")
+	// ErrUnavailable: a dependency (Redis, Kafka) did not answer in time;
+	// nothing was changed, the client may retry shortly.
+	ErrUnavailable = errors.New("dependency unavailable")
+)
+
+// Limit names a limit that refused a request.
+type Limit string
+
+// The limits the service enforces.
+const (
+	LimitIPRequests Limit = "ip"
+	LimitCooldown   Limit = "cooldown"
+	LimitHourly     Limit = "hourly"
+	LimitIPVerifies Limit = "ip_verify"
+	// LimitAttempts: too many wrong codes; the code was burned.
+	LimitAttempts Limit = "attempts"
+)
+
+// LimitError says which limit refused a request and when to retry.
+type LimitError struct {
+	Limit      Limit
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("limit %s reached, retry after %s", e.Limit, e.RetryAfter)
+}
+
+// Refusal is a store's answer when a limit refused a request.
+type Refusal struct {
+	Limit      Limit
+	RetryAfter time.Duration
+}
+
+// AttemptState is the outcome of starting a verification attempt.
+type AttemptState int
+
+// Attempt states.
+const (
+	// AttemptMissing: no live code for the email (never sent, expired, used or burned).
+	AttemptMissing AttemptState = iota
+	// AttemptExhausted: the code had no attempts left and is now deleted.
+	AttemptExhausted
+	// AttemptStarted: one attempt was counted; compare against Digest.
+	AttemptStarted
+)
+
+// Attempt is a counted verification attempt against the stored code.
+type Attempt struct {
+	State AttemptState
+	// Number is this attempt's 1-based number.
+	Number int
+	// Digest is the stored HMAC of the code.
+	Digest string
+}
+
+// CodeStore keeps codes, attempts and limits. Every method is atomic.
+type CodeStore interface {
+	// Issue applies the per-IP, cooldown and hourly limits and, when they
+	// allow it, stores digest as email's code with zero attempts. It returns
+	// nil when the code was stored.
+	Issue(ctx context.Context, ip, email, digest string, now time.Time) (*Refusal, error)
+	// Undo removes a code whose message could not be published, with its
+	// cooldown and hourly count, so the participant can ask again at once.
+	Undo(ctx context.Context, email, digest string) error
+	// AllowVerify counts a verify call against the per-IP limit.
+	AllowVerify(ctx context.Context, ip string, now time.Time) (*Refusal, error)
+	// BeginAttempt counts one attempt before the code is compared, so
+	// concurrent guesses can never exceed the limit.
+	BeginAttempt(ctx context.Context, email string) (Attempt, error)
+	// DeleteIfMatch deletes email's code if its digest is still digest and
+	// reports whether it did: the single-use guarantee.
+	DeleteIfMatch(ctx context.Context, email, digest string) (bool, error)
+}
+
+// Publisher sends a message and waits for the broker's acknowledgement.
+type Publisher interface {
+	Publish(ctx context.Context, m kafka.Message) error
+}
+
+// Minter issues participant tokens.
+type Minter interface {
+	Mint(email string, now time.Time) (string, error)
+}
+
+// Settings are the rules the service applies.
+type Settings struct {
+	CodeTTL        time.Duration
+	ResendCooldown time.Duration
+	MaxAttempts    int
+	CodesTopic     string
+	PublishTimeout time.Duration
+}
+
+// Service issues and verifies codes.
+type Service struct {
+	store   CodeStore
+	pub     Publisher
+	tokens  Minter
+	hasher  codes.Hasher
+	set     Settings
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+}
+
+// New returns a Service; metrics are registered on reg.
+func New(store CodeStore, pub Publisher, tokens Minter, hasher codes.Hasher, set Settings, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if store == nil || pub == nil || tokens == nil || log == nil {
+		return nil, errors.New("verification: store, publisher, minter and logger are required")
+	}
+	if set.MaxAttempts < 1 || set.CodeTTL <= 0 || set.PublishTimeout <= 0 || set.CodesTopic == "" {
+		return nil, errors.New("verification: incomplete settings")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: store, pub: pub, tokens: tokens, hasher: hasher, set: set, log: log, metrics: m, now: time.Now}, nil
+}
+
+// RequestCode issues a new code for rawEmail and returns once the code
+// request is durable in Kafka. It returns ErrInvalidEmail, a *LimitError or
+// ErrUnavailable.
+func (s *Service) RequestCode(ctx context.Context, ip, rawEmail string) error {
+	email, err := codes.NormalizeEmail(rawEmail)
+	if err != nil {
+		s.metrics.refused(refusedInvalidEmail)
+		return ErrInvalidEmail
+	}
+	code, err := codes.GenerateCode()
+	if err != nil {
+		return err
+	}
+	digest := s.hasher.Sum(email, code)
+	now := s.now()
+	refusal, err := s.store.Issue(ctx, ip, email, digest, now)
+	if err != nil {
+		s.metrics.refused(refusedStoreError)
+		return fmt.Errorf("issue code: %w: %w", ErrUnavailable, err)
+	}
+	if refusal != nil {
+		s.metrics.refused(string(refusal.Limit))
+		return &LimitError{Limit: refusal.Limit, RetryAfter: refusal.RetryAfter}
+	}
+
+	value, err := proto.Marshal(&farewellv1.VerificationCodeRequested{
+		SchemaVersion:     1,
+		Email:             email,
+		Code:              code,
+		RequestedAtUnixMs: now.UnixMilli(),
+		ExpiresAtUnixMs:   now.Add(s.set.CodeTTL).UnixMilli(),
+		RequestId:         uuid.NewString(),
+	})
+	if err != nil {
+		s.undo(email, digest)
+		return fmt.Errorf("encode code request: %w", err)
+	}
+	// A client that hangs up must not leave a stored code whose email may
+	// or may not be on its way: the publish runs to its own deadline.
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.PublishTimeout)
+	defer cancel()
+	if err := s.pub.Publish(pubCtx, kafka.Message{Topic: s.set.CodesTopic, Key: email, Value: value}); err != nil {
+		s.undo(email, digest)
+		s.metrics.refused(refusedPublishFailed)
+		return fmt.Errorf("publish code request: %w: %w", ErrUnavailable, err)
+	}
+	s.metrics.requested.Inc()
+	return nil
+}
+
+// undo releases what Issue reserved. If it fails, the cooldown and the code
+// simply expire on their own.
+func (s *Service) undo(email, digest string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Undo(ctx, email, digest); err != nil {
+		s.log.Warn("could not undo an unpublished code; it will expire", "err", err)
+	}
+}
+
+// Verify checks rawCode for rawEmail and returns a participant token. It
+// returns ErrInvalidEmail, ErrInvalidCode, a *LimitError or ErrUnavailable.
+func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (string, error) {
+	email, err := codes.NormalizeEmail(rawEmail)
+	if err != nil {
+		s.metrics.verified(outcomeInvalidEmail)
+		return "", ErrInvalidEmail
+	}
+	if err := codes.ValidateCode(rawCode); err != nil {
+		s.metrics.verified(outcomeMalformed)
+		return "", ErrInvalidCode
+	}
+	now := s.now()
+	refusal, err := s.store.AllowVerify(ctx, ip, now)
+	if err != nil {
+		s.metrics.verified(outcomeError)
+		return "", fmt.Errorf("verify rate limit: %w: %w", ErrUnavailable, err)
+	}
+	if refusal != nil {
+		s.metrics.verified(outcomeRateLimited)
+		return "", &LimitError{Limit: refusal.Limit, RetryAfter: refusal.RetryAfter}
+	}
+
+	attempt, err := s.store.BeginAttempt(ctx, email)
+	if err != nil {
+		s.metrics.verified(outcomeError)
+		return "", fmt.Errorf("begin attempt: %w: %w", ErrUnavailable, err)
+	}
+	switch attempt.State {
+	case AttemptMissing:
+		s.metrics.verified(outcomeNoCode)
+		return "", ErrInvalidCode
+	case AttemptExhausted:
+		s.metrics.verified(outcomeExhausted)
+		return "", s.attemptsExhausted()
+	}
+
+	if !s.hasher.Matches(email, rawCode, attempt.Digest) {
+		if attempt.Number < s.set.MaxAttempts {
+			s.metrics.verified(outcomeWrongCode)
+			return "", ErrInvalidCode
+		}
+		// That was the last attempt: burn the code so it cannot be guessed
+		// further, even with the right digits.
+		if _, err := s.store.DeleteIfMatch(ctx, email, attempt.Digest); err != nil {
+			s.metrics.verified(outcomeError)
+			return "", fmt.Errorf("burn code: %w: %w", ErrUnavailable, err)
+		}
+		s.metrics.verified(outcomeBurned)
+		return "", s.attemptsExhausted()
+	}
+
+	consumed, err := s.store.DeleteIfMatch(ctx, email, attempt.Digest)
+	if err != nil {
+		s.metrics.verified(outcomeError)
+		return "", fmt.Errorf("consume code: %w: %w", ErrUnavailable, err)
+	}
+	if !consumed {
+		// A concurrent verify with the same code won the race.
+		s.metrics.verified(outcomeAlreadyUsed)
+		return "", ErrInvalidCode
+	}
+	tok, err := s.tokens.Mint(email, now)
+	if err != nil {
+		s.metrics.verified(outcomeError)
+		return "", fmt.Errorf("mint token: %w", err)
+	}
+	s.metrics.verified(outcomeSuccess)
+	return tok, nil
+}
+
+// attemptsExhausted tells the client to ask for a new code, which is
+// possible once the resend cooldown has passed.
+func (s *Service) attemptsExhausted() error {
+	return &LimitError{Limit: LimitAttempts, RetryAfter: s.set.ResendCooldown}
+}
