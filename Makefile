@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 
 STACK := deploy/local/stack.sh
 
-.PHONY: help run stop status logs infra test proto proto-check lint demo
+.PHONY: help run stop status logs infra test proto proto-check lint demo docker
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,15 +32,16 @@ logs: ## Last 50 lines of every log; `make logs NAME=kafka` follows one
 # ---- checks ----
 
 # Every Go module of the workspace, tested one by one (go test does not cross modules).
-MODULES := pkg proto services/auth services/apply-gateway services/stock-consumer services/notifier deploy
+MODULES := pkg proto services/auth services/apply-gateway services/stock-consumer services/notifier deploy deploy/checks
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
 test: ## Start the stack if needed, then run every unit, integration and end-to-end test
 	@$(STACK) up
+	@$(STACK) tools
 	@$(MAKE) --no-print-directory proto-check
 	@failed=0; for m in $(MODULES); do \
 		echo "==> go test $$m"; \
-		(cd $$m && go test $(GO_TEST_FLAGS) ./...) || failed=1; \
+		(cd $$m && FAREWELL_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...) || failed=1; \
 	done; exit $$failed
 
 proto: ## Regenerate the Go code for proto/farewell/v1/*.proto
@@ -56,5 +57,12 @@ proto-check: ## Fail when the committed generated code differs from the .proto f
 lint: ## gofmt, go vet and golangci-lint over every module
 	@deploy/scripts/lint.sh $(MODULES)
 
+docker: ## Build the four service images (needs a Docker engine)
+	@deploy/docker/build.sh
+
 demo: ## Against the running stack: a herd of synthetic participants and a report
 	@go run ./deploy/cmd/demo $(ARGS)
+
+.PHONY: bench
+bench: ## Load runs (seed, herd, limit) against the running stack under .run/stack.lock; writes docs/benchmarks.md
+	@go run ./deploy/cmd/bench $(ARGS)

@@ -38,6 +38,12 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The chaos suite and the benchmark disturb the same stack: take turns.
+	unlock, err := stackclient.LockStack(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
 	return &stack{client: stackclient.NewClient(base, env["FAREWELL_ADMIN_KEY"], 16), mailpit: testinfra.MailpitServer(t), env: env, envFile: path}
 }
 

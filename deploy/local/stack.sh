@@ -9,6 +9,7 @@
 #   stack.sh down       stop exactly the processes this script recorded (services first)
 #   stack.sh status     one line per component: name, pid, port, up/down
 #   stack.sh logs [N]   last 50 lines of every log, or follow the logs of N (e.g. kafka, auth)
+#   stack.sh tools      install the tools only the tests need (promtool)
 #
 # Ports are fixed (DESIGN.md): nginx 8080, Redis 6379, MariaDB 3306, Kafka 9092 (controller
 # 9093), Mailpit SMTP 1025 / UI 8025, services 8081-8086.
@@ -812,6 +813,12 @@ main() {
 	down | stop)
 		prepare
 		cmd_down
+		;;
+	tools)
+		# Tools only the test suite needs: promtool checks the alert rules.
+		prepare
+		PREREQS=(promtool:prometheus)
+		ensure_prerequisites
 		;;
 	status) cmd_status ;;
 	logs) cmd_logs "$@" ;;

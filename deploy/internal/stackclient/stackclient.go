@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/config"
@@ -248,4 +249,23 @@ func (m *Mailpit) Count(ctx context.Context, query string) (int, error) {
 		return 0, fmt.Errorf("mailpit: %w", err)
 	}
 	return out.Total, nil
+}
+
+// LockStack takes an exclusive lock on .run/stack.lock beside envFile, so
+// tests, the benchmark and the chaos suite that disturb or measure the
+// shared stack never overlap. The returned function releases it.
+func LockStack(envFile string) (func(), error) {
+	path := filepath.Join(filepath.Dir(envFile), "stack.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}, nil
 }

@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; Linux
+// reports it as 100 on every architecture Go supports.
+const clockTicks = 100
+
+// Proc is one component of the stack, by the pid file deploy/local/stack.sh
+// wrote; its children (nginx workers) count with it.
+type Proc struct {
+	Name string
+	PID  int
+	// Service is true for the four Farewell services (the RSS targets).
+	Service bool
+}
+
+// processOrder lists components in the order reports show them.
+var processOrder = []string{"apply-gateway", "stock-consumer", "notifier", "auth", "nginx", "redis", "mariadb", "kafka", "mailpit"}
+
+// StackProcs reads every <name>.pid of pidDir whose process is alive.
+func StackProcs(pidDir string) ([]Proc, error) {
+	files, err := filepath.Glob(filepath.Join(pidDir, "*.pid"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Proc
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil || !alive(pid) {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".pid")
+		out = append(out, Proc{Name: name, PID: pid, Service: isService(name)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no live process in %s: start the stack with `make run`", pidDir)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		oi, oj := orderOf(out[i].Name), orderOf(out[j].Name)
+		if oi != oj {
+			return oi < oj
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+func isService(name string) bool {
+	for _, s := range []string{"apply-gateway", "stock-consumer", "notifier", "auth"} {
+		if strings.HasPrefix(name, s+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+func orderOf(name string) int {
+	for i, p := range processOrder {
+		if name == p || strings.HasPrefix(name, p+"-") {
+			return i
+		}
+	}
+	return len(processOrder)
+}
+
+// Running reports whether a process named like prefix (e.g. "notifier") is in procs.
+func Running(procs []Proc, prefix string) bool {
+	for _, p := range procs {
+		if p.Name == prefix || strings.HasPrefix(p.Name, prefix+"-") {
+			return true
+		}
+	}
+	return false
+}
+
+func alive(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
+}
+
+// Usage is a process tree's CPU time and memory at one moment.
+type Usage struct {
+	CPUTicks uint64 // utime + stime, in clockTicks
+	RSSKiB   uint64 // VmRSS now
+	HWMKiB   uint64 // VmHWM: peak RSS since start or since ResetPeak
+}
+
+// CPUSeconds converts the ticks.
+func (u Usage) CPUSeconds() float64 { return float64(u.CPUTicks) / clockTicks }
+
+// ReadUsage sums the usage of p and its descendants.
+func ReadUsage(p Proc) Usage {
+	var u Usage
+	for _, pid := range tree(p.PID) {
+		u.CPUTicks += cpuTicks(pid)
+		rss, hwm := memory(pid)
+		u.RSSKiB += rss
+		u.HWMKiB += hwm
+	}
+	return u
+}
+
+// ResetPeak resets VmHWM of p's tree to the current RSS (writing 5 to
+// /proc/<pid>/clear_refs, Linux 4.0+), so the next VmHWM is this scenario's peak.
+func ResetPeak(p Proc) error {
+	for _, pid := range tree(p.PID) {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tree returns pid and all its descendants.
+func tree(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
+		for _, t := range tasks {
+			raw, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(raw)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func cpuTicks(pid int) uint64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	// After the name: state(0) ppid(1) ... utime(11) stime(12).
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseUint(fields[11], 10, 64)
+	st, _ := strconv.ParseUint(fields[12], 10, 64)
+	return ut + st
+}
+
+func memory(pid int) (rssKiB, hwmKiB uint64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rssKiB = n
+		case "VmHWM":
+			hwmKiB = n
+		}
+	}
+	return rssKiB, hwmKiB
+}
