@@ -171,14 +171,17 @@ func run(ctx context.Context, o options) error {
 		n, _ := mail.Count(ctx, query)
 		return int64(n), winners
 	})
-	emails, _ := waitFor(ctx, func() (int, bool) {
+	_, waitErr := waitFor(ctx, func() (int, bool) {
 		n, err := mail.Count(ctx, query)
 		return n, err == nil && int64(n) >= winners
 	})
 	stopBar()
+	if waitErr != nil {
+		fmt.Fprintln(os.Stderr, "demo: not every winner's email arrived in time")
+	}
 	// Give duplicates a moment to show up, if there were any.
 	time.Sleep(500 * time.Millisecond)
-	emails, _ = mail.Count(ctx, query)
+	emails, _ := mail.Count(ctx, query)
 
 	fmt.Println()
 	fmt.Printf("participants        %d (attempts %d)\n", o.participants, len(attempts))

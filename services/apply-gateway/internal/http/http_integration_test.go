@@ -98,7 +98,13 @@ type envelope struct {
 	Result  json.RawMessage `json:"result"`
 }
 
-func (g *gateway) do(method, path, body string, header map[string]string) (*http.Response, envelope) {
+// reply is what a test needs of a response; the body is read and closed in do.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func (g *gateway) do(method, path, body string, header map[string]string) (reply, envelope) {
 	g.t.Helper()
 	req, err := http.NewRequest(method, g.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -123,7 +129,7 @@ func (g *gateway) do(method, path, body string, header map[string]string) (*http
 	if env.Status != resp.StatusCode {
 		g.t.Fatalf("%s %s: envelope status %d != HTTP %d", method, path, env.Status, resp.StatusCode)
 	}
-	return resp, env
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, env
 }
 
 func (g *gateway) bearer(email string) map[string]string {
@@ -142,7 +148,7 @@ func (g *gateway) setStock(n int) {
 	}
 }
 
-func expect(t *testing.T, resp *http.Response, env envelope, status int, code string) {
+func expect(t *testing.T, resp reply, env envelope, status int, code string) {
 	t.Helper()
 	if resp.StatusCode != status || env.Code != code {
 		t.Fatalf("got %d %s (%s), want %d %s", resp.StatusCode, env.Code, env.Message, status, code)

@@ -105,7 +105,8 @@ func TestJobIdentity(t *testing.T) {
 	t.Parallel()
 	a := Job{Kind: KindResult, ID: "final-gift:a@example.com:SUCCESS"}
 	b := Job{Kind: KindResult, ID: "final-gift:b@example.com:SUCCESS"}
-	if a.MessageID() != a.MessageID() || a.MessageID() == b.MessageID() {
+	again := Job{Kind: KindResult, ID: "final-gift:a@example.com:SUCCESS"}
+	if a.MessageID() != again.MessageID() || a.MessageID() == b.MessageID() {
 		t.Fatal("Message-ID must be stable per job and differ between jobs")
 	}
 	if !regexp.MustCompile(`^result\.[0-9a-f]{32}@farewell$`).MatchString(a.MessageID()) {

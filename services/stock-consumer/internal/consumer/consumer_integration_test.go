@@ -299,7 +299,12 @@ func TestGroupEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- group.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("group run: %v", err)
+		}
+	})
 
 	var msgs []kafka.Message
 	for i := 0; i < 10; i++ {
