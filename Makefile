@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 
 STACK := deploy/local/stack.sh
 
-.PHONY: help run stop status logs infra test proto proto-check lint demo docker
+.PHONY: help run stop status logs infra test proto proto-check lint demo docker fuzz fuzz-short fuzz-api vuln
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,7 @@ test: ## Start the stack if needed, then run every unit, integration and end-to-
 	@$(STACK) up
 	@$(STACK) tools
 	@$(MAKE) --no-print-directory proto-check
+	@$(MAKE) --no-print-directory fuzz-short
 	@failed=0; for m in $(MODULES); do \
 		echo "==> go test $$m"; \
 		(cd $$m && FAREWELL_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...) || failed=1; \
@@ -57,6 +58,24 @@ proto-check: ## Fail when the committed generated code differs from the .proto f
 lint: ## gofmt, go vet and golangci-lint over every module
 	@deploy/scripts/lint.sh $(MODULES)
 
+vuln: ## govulncheck (pinned) over every module
+	@deploy/scripts/vuln.sh $(MODULES)
+
+# ---- fuzzing (docs/security.md) ----
+
+FUZZTIME ?= 10s
+
+fuzz: ## Every Go fuzz target for FUZZTIME (10s) each; prints the inputs tried
+	@deploy/scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-short: ## Every Go fuzz target for 3s each (part of make test)
+	@deploy/scripts/fuzz.sh 3s
+
+fuzz-api: ## schemathesis against the running stack through nginx, 50 cases per operation and phase
+	@$(STACK) up
+	@cd deploy && FAREWELL_REQUIRE_TOOLS=1 FAREWELL_FUZZ_EXAMPLES=$${FAREWELL_FUZZ_EXAMPLES:-50} \
+		go test -count=1 -v -timeout 30m -run '^TestSchemathesisFindsNothing$$' ./fuzzapi
+
 docker: ## Build the four service images (needs a Docker engine)
 	@deploy/docker/build.sh
 
@@ -66,3 +85,7 @@ demo: ## Against the running stack: a herd of synthetic participants and a repor
 .PHONY: bench
 bench: ## Load runs (seed, herd, limit) against the running stack under .run/stack.lock; writes docs/benchmarks.md
 	@go run ./deploy/cmd/bench $(ARGS)
+
+.PHONY: chaos
+chaos: ## Fault injection against the running stack, then invariant checks (ARGS="-scenario dup-storm,broker-outage"; -list)
+	@go run ./deploy/cmd/chaos $(ARGS)

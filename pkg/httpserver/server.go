@@ -27,6 +27,10 @@ type Config struct {
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration
 	MaxBodyBytes      int64
+	// TrustedProxies are the peers (IPs or CIDRs) whose X-Forwarded-For
+	// names the client, for per-client limits and logs. Empty trusts nobody:
+	// the client is the TCP peer, so a client cannot pick its own address.
+	TrustedProxies []string
 }
 
 // DefaultConfig returns safe defaults for addr.
@@ -71,6 +75,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check)
 		return nil, err
 	}
 	e := s.engine
+	// gin trusts every peer's X-Forwarded-For unless told otherwise.
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("httpserver: trusted proxies: %w", err)
+	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(requestID(), m.observe, s.accessLog, s.recover, limitBody(cfg.MaxBodyBytes))
@@ -111,9 +119,20 @@ func (s *Server) ready(c *gin.Context) {
 	WriteOK(c, http.StatusOK, "ready", nil)
 }
 
-// Run serves until ctx is cancelled, then stops accepting connections and
-// waits up to ShutdownTimeout for in-flight requests.
+// Run listens on the configured address and serves until ctx is cancelled,
+// then stops accepting connections and waits up to ShutdownTimeout for
+// in-flight requests.
 func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller opened (tests listen on port 0).
+// It closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Addr:              s.cfg.Addr,
 		Handler:           s.engine,
@@ -123,26 +142,22 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
-	}
 	s.log.Info("http server listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("shutdown %s: %w", ln.Addr(), err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	s.log.Info("http server stopped")
 	return nil

@@ -86,6 +86,7 @@ func realMain(ctx context.Context) error {
 	srvCfg := httpserver.DefaultConfig(cfg.HTTPAddr)
 	srvCfg.ShutdownTimeout = cfg.ShutdownTimeout
 	srvCfg.MaxBodyBytes = cfg.MaxBodyBytes
+	srvCfg.TrustedProxies = cfg.TrustedProxies
 	srv, err := httpserver.New(srvCfg, log, reg, []httpserver.Check{
 		{Name: "redis", Ping: func(ctx context.Context) error { return redisx.Ping(ctx, rdb) }},
 		{Name: "kafka", Ping: producer.Ping},

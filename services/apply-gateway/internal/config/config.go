@@ -2,6 +2,7 @@
 package config
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/config"
@@ -22,6 +23,10 @@ type Config struct {
 	SoldOutRefresh    time.Duration
 	KafkaLinger       time.Duration
 	MaxBodyBytes      int64
+	// TrustedProxies are the peers (IPs or CIDRs) whose X-Forwarded-For
+	// names the client, as in auth: nginx on the same host by default.
+	// Everyone else is known by the address they connect from.
+	TrustedProxies []string
 }
 
 // MinAdminKeyBytes is the shortest admin key accepted.
@@ -41,12 +46,21 @@ func Load(e *config.Env) (Config, error) {
 		SoldOutRefresh:    e.Duration("FAREWELL_SOLDOUT_REFRESH", 200*time.Millisecond),
 		KafkaLinger:       e.Duration("FAREWELL_KAFKA_LINGER", 2*time.Millisecond),
 		MaxBodyBytes:      int64(e.Int("FAREWELL_MAX_BODY_BYTES", 16<<10)),
+		TrustedProxies:    e.List("FAREWELL_TRUSTED_PROXIES", []string{"127.0.0.1", "::1"}),
 	}
 	if c.AdmissionGrace <= c.PublishTimeout {
 		e.Fail("FAREWELL_ADMISSION_GRACE (%s) must exceed FAREWELL_PUBLISH_TIMEOUT (%s)", c.AdmissionGrace, c.PublishTimeout)
 	}
 	if c.MaxInFlight < 1 {
 		e.Fail("FAREWELL_MAX_IN_FLIGHT must be positive")
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			e.Fail("FAREWELL_TRUSTED_PROXIES: %q is neither an IP nor a CIDR", p)
+		}
 	}
 	if c.SoldOutRefresh <= 0 {
 		e.Fail("FAREWELL_SOLDOUT_REFRESH must be positive")

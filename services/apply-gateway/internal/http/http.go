@@ -62,11 +62,18 @@ type Handlers struct {
 	verifier Verifier
 	adminKey [32]byte
 	log      *slog.Logger
+	// adminFailures turns repeated wrong admin keys from one client into 429.
+	adminFailures *failureLimiter
 }
 
-// NewHandlers returns the handlers; adminKey is compared in constant time.
+// NewHandlers returns the handlers; adminKey is compared in constant time,
+// and a client that sends DefaultAdminFailures wrong keys within
+// DefaultAdminFailureWindow is refused the admin API until the window ends.
 func NewHandlers(a Applier, ad Admin, v Verifier, adminKey string, log *slog.Logger) *Handlers {
-	return &Handlers{applier: a, admin: ad, verifier: v, adminKey: sha256.Sum256([]byte(adminKey)), log: log}
+	return &Handlers{
+		applier: a, admin: ad, verifier: v, adminKey: sha256.Sum256([]byte(adminKey)), log: log,
+		adminFailures: newFailureLimiter(DefaultAdminFailures, DefaultAdminFailureWindow, defaultAdminClients, nil),
+	}
 }
 
 // fail answers err and logs it once when it is the server's fault.
@@ -107,14 +114,35 @@ func (h *Handlers) requireToken(c *gin.Context) {
 	c.Next()
 }
 
+// requireAdminKey lets a request through only with the admin key. The key
+// is hashed first, so the comparison takes the same time whatever the
+// length or the prefix of the guess. Every attempt goes through the failure
+// limiter, keyed by c.ClientIP (the TCP peer, or the address a trusted
+// proxy names): too many wrong keys from one client and it gets 429 with
+// Retry-After, right key or not, until the window ends. A missing or empty
+// key is 403 but not counted: it guesses nothing, and counting it would let
+// a scanner without any key lock the operators out.
 func (h *Handlers) requireAdminKey(c *gin.Context) {
-	given := sha256.Sum256([]byte(c.GetHeader("X-ADMIN-KEY")))
-	if c.GetHeader("X-ADMIN-KEY") == "" || subtle.ConstantTimeCompare(given[:], h.adminKey[:]) != 1 {
+	raw := c.GetHeader("X-ADMIN-KEY")
+	given := sha256.Sum256([]byte(raw))
+	ok := raw != "" && subtle.ConstantTimeCompare(given[:], h.adminKey[:]) == 1
+	client := c.ClientIP()
+	wait, blocked, failures := h.adminFailures.attempt(client, !ok && raw != "")
+	switch {
+	case blocked:
+		httpserver.WriteError(c, httpserver.NewError(http.StatusTooManyRequests, httpserver.CodeTooManyRequests,
+			"관리자 키 인증 실패가 너무 많습니다. 잠시 후 다시 시도해 주세요. (too many failed admin key attempts)").WithRetryAfter(wait))
+	case !ok:
+		if failures == h.adminFailures.max {
+			// Once per window and client: the address, never the key.
+			h.log.Warn("admin key failures reached the limit; refusing this client until the window ends",
+				"client_ip", client, "failures", failures, "window", h.adminFailures.window.String())
+		}
 		httpserver.WriteError(c, httpserver.NewError(http.StatusForbidden, CodeInvalidAdminKey,
 			"관리자 키가 올바르지 않습니다. (invalid admin key)"))
-		return
+	default:
+		c.Next()
 	}
-	c.Next()
 }
 
 func (h *Handlers) apply(c *gin.Context) {

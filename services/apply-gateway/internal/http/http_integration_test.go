@@ -50,13 +50,18 @@ type gateway struct {
 // exist, to exercise the broker-failure path.
 func newGateway(t *testing.T, missingTopic bool) *gateway {
 	t.Helper()
+	return newGatewayWithLog(t, missingTopic, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// newGatewayWithLog is newGateway with the given logger (the log scan).
+func newGatewayWithLog(t *testing.T, missingTopic bool, log *slog.Logger) *gateway {
+	t.Helper()
 	g := &gateway{t: t, rdb: testinfra.Redis(t), eventID: testinfra.UniqueName("ev-"), brokers: testinfra.KafkaBrokers(t)}
 	g.appsTopic = testinfra.KafkaTopic(t, g.brokers, "t-apps-", 1)
 	if missingTopic {
 		g.appsTopic = testinfra.UniqueName("t-missing-")
 	}
 	g.admTopic = testinfra.KafkaTopic(t, g.brokers, "t-adm-", 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
 	ctx := context.Background()
 	st, err := store.NewRedis(ctx, g.rdb, g.eventID)

@@ -78,6 +78,10 @@ func (h *handlers) sendVerificationCode(c *gin.Context) {
 		httpserver.WriteError(c, apiErr)
 		return
 	}
+	if !printableASCII(req.Email) {
+		h.fail(c, verification.ErrInvalidEmail)
+		return
+	}
 	if err := h.v.RequestCode(c.Request.Context(), c.ClientIP(), req.Email); err != nil {
 		h.fail(c, err)
 		return
@@ -91,12 +95,30 @@ func (h *handlers) verifyCode(c *gin.Context) {
 		httpserver.WriteError(c, apiErr)
 		return
 	}
+	if !printableASCII(req.Email) {
+		h.fail(c, verification.ErrInvalidEmail)
+		return
+	}
 	tok, err := h.v.Verify(c.Request.Context(), c.ClientIP(), req.Email, req.Code)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	httpserver.WriteOK(c, http.StatusOK, "이메일 인증에 성공했습니다.", verifyCodeResult{TemporaryToken: tok})
+}
+
+// printableASCII reports whether s has only printable ASCII and spaces. The
+// domain trims surrounding whitespace, and Unicode's idea of whitespace
+// includes CR, LF, NEL and U+2028; at the edge of the system an address
+// carrying any control character or non-ASCII rune, even at its ends, is
+// refused outright rather than cleaned up.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // fail answers err and logs it once if it is not the client's doing.

@@ -58,6 +58,8 @@ type options struct {
 	ipLimit       int
 	ipVerifyLimit int
 	closeProducer bool
+	// log, when set, replaces the silent logger (the log-scan test).
+	log *slog.Logger
 }
 
 func defaults() options {
@@ -71,6 +73,9 @@ func newTestAuth(t *testing.T, o options) *testAuth {
 	brokers := testinfra.KafkaBrokers(t)
 	topic := testinfra.KafkaTopic(t, brokers, "test-auth-codes-", 1)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.log != nil {
+		log = o.log
+	}
 	reg := prometheus.NewRegistry()
 
 	producer, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers, ClientID: "auth-test", Linger: 2 * time.Millisecond}, log, reg)
