@@ -21,6 +21,15 @@ type EventKeys struct {
 	SoldOut string
 	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded).
 	Window string
+	// State is "ready" once stock-consumer loaded the event from MySQL. When
+	// it is missing, Redis lost the event (or it is new): admissions and
+	// stock changes wait until stock-consumer restored it.
+	State string
+	// Unsettled is a sorted set of admitted emails (score: unix ms) whose
+	// publish was not confirmed yet. stock-consumer decides entries left
+	// there too long (a gateway crashed between admission and publish), so
+	// nobody stays PENDING forever.
+	Unsettled string
 }
 
 // KeysFor returns the keys of eventID.
@@ -35,5 +44,7 @@ func KeysFor(eventID string) EventKeys {
 		Applied:   p + "applied",
 		SoldOut:   p + "soldout",
 		Window:    p + "window",
+		State:     p + "state",
+		Unsettled: p + "unsettled",
 	}
 }

@@ -53,8 +53,20 @@ func newGateway(t *testing.T, missingTopic bool) *gateway {
 	return newGatewayWithLog(t, missingTopic, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
+// newGatewayWithoutState is newGateway for an event stock-consumer has not
+// loaded (or Redis lost).
+func newGatewayWithoutState(t *testing.T) *gateway {
+	t.Helper()
+	return newGatewayFull(t, false, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+}
+
 // newGatewayWithLog is newGateway with the given logger (the log scan).
 func newGatewayWithLog(t *testing.T, missingTopic bool, log *slog.Logger) *gateway {
+	t.Helper()
+	return newGatewayFull(t, missingTopic, log, false)
+}
+
+func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutState bool) *gateway {
 	t.Helper()
 	g := &gateway{t: t, rdb: testinfra.Redis(t), eventID: testinfra.UniqueName("ev-"), brokers: testinfra.KafkaBrokers(t)}
 	g.appsTopic = testinfra.KafkaTopic(t, g.brokers, "t-apps-", 1)
@@ -89,9 +101,13 @@ func newGatewayWithLog(t *testing.T, missingTopic bool, log *slog.Logger) *gatew
 	gwhttp.NewHandlers(applier, admin.NewService(st, brk), g.codec, adminKey, log).Register(srv.Engine())
 	g.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(g.srv.Close)
+	// stock-consumer marks a loaded event "ready"; without it nothing is admitted.
+	if !withoutState {
+		g.rdb.Set(ctx, redisx.KeysFor(g.eventID).State, "ready", 0)
+	}
 	t.Cleanup(func() {
 		k := redisx.KeysFor(g.eventID)
-		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window)
+		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled)
 	})
 	return g
 }
@@ -169,6 +185,9 @@ func TestApplyPublishesOnceAndRejectsDuplicates(t *testing.T) {
 	expect(t, resp, env, http.StatusAccepted, "OK")
 	if string(env.Result) != `{"status":"PENDING"}` {
 		t.Fatalf("result = %s", env.Result)
+	}
+	if n, _ := g.rdb.ZCard(context.Background(), redisx.KeysFor(g.eventID).Unsettled).Result(); n != 0 {
+		t.Fatalf("a published admission is still unsettled (%d)", n)
 	}
 	resp, env = g.do("POST", "/api/event/apply", "", me)
 	expect(t, resp, env, http.StatusConflict, gwhttp.CodeAlreadyApplied)
@@ -262,9 +281,15 @@ func TestSoldOutAndWindow(t *testing.T) {
 }
 
 func TestNoLiveStateAnswers503(t *testing.T) {
-	g := newGateway(t, false)
+	g := newGatewayWithoutState(t)
 	resp, env := g.do("POST", "/api/event/apply", "", g.bearer("early@example.com"))
 	expect(t, resp, env, http.StatusServiceUnavailable, httpserver.CodeUnavailable)
+	// Setting the stock on an empty Redis would forget the winners so far.
+	resp, env = g.do("POST", "/api/admin/event/stock", `{"count":5}`, map[string]string{"X-ADMIN-KEY": adminKey})
+	expect(t, resp, env, http.StatusServiceUnavailable, httpserver.CodeUnavailable)
+	if v, _ := g.rdb.Get(context.Background(), redisx.KeysFor(g.eventID).Total).Result(); v != "" {
+		t.Fatalf("total recreated on an empty Redis: %q", v)
+	}
 	if n, _ := g.rdb.HLen(context.Background(), redisx.KeysFor(g.eventID).Applied).Result(); n != 0 {
 		t.Fatalf("admitted %d applications without live state", n)
 	}

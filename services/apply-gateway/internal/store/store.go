@@ -54,7 +54,7 @@ func NewRedis(ctx context.Context, rdb redis.UniversalClient, eventID string) (*
 // Admit runs the admission script.
 func (r *Redis) Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (admission.Outcome, string, error) {
 	res, err := r.admit.Run(ctx, r.rdb,
-		[]string{r.keys.Window, r.keys.Decisions, r.keys.Applied, r.keys.SoldOut, r.keys.Total},
+		[]string{r.keys.Window, r.keys.Decisions, r.keys.Applied, r.keys.SoldOut, r.keys.State, r.keys.Unsettled},
 		email, now.UnixMilli(), grace.Milliseconds()).StringSlice()
 	if err != nil {
 		return "", "", fmt.Errorf("admit script: %w", err)
@@ -71,7 +71,7 @@ func (r *Redis) Settle(ctx context.Context, email, marker string, published bool
 	if published {
 		mode = "published"
 	}
-	if err := r.settle.Run(ctx, r.rdb, []string{r.keys.Applied}, email, marker, mode).Err(); err != nil {
+	if err := r.settle.Run(ctx, r.rdb, []string{r.keys.Applied, r.keys.Unsettled}, email, marker, mode).Err(); err != nil {
 		return fmt.Errorf("settle admission: %w", err)
 	}
 	return nil
@@ -111,9 +111,13 @@ func (r *Redis) SoldOut(ctx context.Context) (bool, error) {
 
 // SetStock sets total and remaining atomically.
 func (r *Redis) SetStock(ctx context.Context, total int64) error {
-	keys := []string{r.keys.Total, r.keys.Remaining, r.keys.Winners, r.keys.SoldOut}
-	if err := r.setStock.Run(ctx, r.rdb, keys, total).Err(); err != nil {
+	keys := []string{r.keys.Total, r.keys.Remaining, r.keys.Winners, r.keys.SoldOut, r.keys.State}
+	res, err := r.setStock.Run(ctx, r.rdb, keys, total).Int64Slice()
+	if err != nil {
 		return fmt.Errorf("set stock script: %w", err)
+	}
+	if len(res) == 1 && res[0] == -1 {
+		return errors.New("set stock: event state not loaded yet (stock-consumer is restoring it)")
 	}
 	return nil
 }

@@ -101,8 +101,9 @@ func (c Config) Validate() error {
 	} else if !strings.Contains(addr.Address, "@") {
 		fail("FAREWELL_MAIL_FROM needs a domain")
 	}
-	if m.Timeout < time.Second || m.Timeout > 2*time.Minute {
-		fail("FAREWELL_SMTP_TIMEOUT must be between 1s and 2m")
+	// A send must finish well inside the 45 s "sending" claim (delivery.SendingTTL).
+	if m.Timeout < time.Second || m.Timeout > 30*time.Second {
+		fail("FAREWELL_SMTP_TIMEOUT must be between 1s and 30s")
 	}
 	if m.RatePerSecond < 0 {
 		fail("FAREWELL_MAIL_RATE must be zero (unlimited) or positive")

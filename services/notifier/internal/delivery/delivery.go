@@ -50,10 +50,12 @@ const (
 	SkipLoserNotNotified SkipReason = "loser_not_notified"
 )
 
-// Marker lifetimes: "sending" outlives any single send; "sent" outlives any
-// redelivery of the message (a code is worthless after its TTL anyway).
+// Marker lifetimes: "sending" outlives a normal send with its retries, but is
+// short because a crashed notifier's claims hold back its partition until
+// they expire; "sent" outlives any redelivery of the message (a code is
+// worthless after its TTL anyway).
 const (
-	SendingTTL  = 2 * time.Minute
+	SendingTTL  = 45 * time.Second
 	CodeSentTTL = time.Hour
 	// ResultSentTTL covers the decisions topic's retention (a week) with room.
 	ResultSentTTL = 30 * 24 * time.Hour

@@ -83,7 +83,7 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	// Redis may have lost the event while we were down: rebuild before consuming.
-	if err := handler.EnsureState(startCtx, cfg.EventID, decider.NeedsRestore); err != nil {
+	if err := handler.EnsureState(startCtx, cfg.EventID); err != nil {
 		return err
 	}
 	group, err := kafka.NewGroup(kafka.GroupConfig{
@@ -107,7 +107,7 @@ func realMain(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return group.Run(gctx) })
-	g.Go(func() error { return handler.WatchState(gctx, cfg.EventID, time.Second, decider.NeedsRestore) })
+	g.Go(func() error { return handler.WatchState(gctx, cfg.EventID, time.Second, cfg.StrandedAfter) })
 	log.Info("stock-consumer started", "group", cfg.GroupID, "topics", []string{cfg.ApplicationsTopic, cfg.AdminTopic})
 	err = g.Wait()
 	log.Info("stock-consumer stopped")

@@ -2,6 +2,8 @@
 package config
 
 import (
+	"time"
+
 	"github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 )
@@ -16,6 +18,10 @@ type Config struct {
 	DecisionsTopic    string
 	AdminTopic        string
 	MaxBatch          int
+	// StrandedAfter is how long an admission may stay unpublished before
+	// stock-consumer decides it itself; it must exceed the gateways'
+	// admission grace (15 s by default).
+	StrandedAfter time.Duration
 	// FaultPoint, for chaos tests only, makes the process exit at that step
 	// of the first batch it handles ("after-decide", "after-persist", "after-publish").
 	FaultPoint string
@@ -32,10 +38,14 @@ func Load(e *config.Env) (Config, error) {
 		DecisionsTopic:    e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		AdminTopic:        e.String("FAREWELL_ADMIN_TOPIC", kafka.TopicAdmin),
 		MaxBatch:          e.Int("FAREWELL_CONSUMER_MAX_BATCH", 2000),
+		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 30*time.Second),
 		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
 		e.Fail("FAREWELL_CONSUMER_MAX_BATCH must be between 1 and 10000")
+	}
+	if c.StrandedAfter < time.Second {
+		e.Fail("FAREWELL_STRANDED_AFTER must be at least 1s (and exceed the gateways' FAREWELL_ADMISSION_GRACE)")
 	}
 	switch c.FaultPoint {
 	case "", "after-decide", "after-persist", "after-publish":

@@ -30,6 +30,8 @@ type Decider interface {
 	Decide(ctx context.Context, eventID string, apps []decision.Application, now time.Time) ([]decision.Decision, error)
 	Restore(ctx context.Context, s store.Snapshot) (bool, error)
 	Remaining(ctx context.Context, eventID string) (int64, error)
+	NeedsRestore(ctx context.Context, eventID string) (bool, error)
+	Stranded(ctx context.Context, eventID string, cutoff time.Time, limit int) ([]decision.Application, error)
 }
 
 // Repository persists decisions and admin changes.
@@ -212,12 +214,12 @@ func (h *Handler) rebuild(ctx context.Context, eventID string) error {
 	return nil
 }
 
-// EnsureState rebuilds eventID's Redis state if Redis lost it; main calls it
-// before consuming.
-func (h *Handler) EnsureState(ctx context.Context, eventID string, needs func(context.Context, string) (bool, error)) error {
+// EnsureState rebuilds eventID's Redis state if Redis lost it (or loads a
+// new event); main calls it before consuming.
+func (h *Handler) EnsureState(ctx context.Context, eventID string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	missing, err := needs(ctx, eventID)
+	missing, err := h.decider.NeedsRestore(ctx, eventID)
 	if err != nil {
 		return err
 	}
@@ -227,10 +229,29 @@ func (h *Handler) EnsureState(ctx context.Context, eventID string, needs func(co
 	return h.rebuild(ctx, eventID)
 }
 
-// WatchState checks every interval whether Redis lost eventID's state and
-// rebuilds it, so the event recovers even when no application arrives (the
-// gateways refuse applications while the state is missing).
-func (h *Handler) WatchState(ctx context.Context, eventID string, interval time.Duration, needs func(context.Context, string) (bool, error)) error {
+// DecideStranded decides admissions whose publish was never settled and that
+// are older than strandedAfter: a gateway crashed between admitting and
+// publishing them. Without this they would stay PENDING forever once the
+// event sold out (the gateways then answer from memory and never take the
+// admission over). A later copy from Kafka is a replay and changes nothing.
+func (h *Handler) DecideStranded(ctx context.Context, eventID string, strandedAfter time.Duration) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	apps, err := h.decider.Stranded(ctx, eventID, h.now().Add(-strandedAfter), 500)
+	if err != nil || len(apps) == 0 {
+		return 0, err
+	}
+	if err := h.decideEvent(ctx, decision.EventBatch{EventID: eventID, Apps: apps}); err != nil {
+		return 0, fmt.Errorf("decide stranded admissions: %w", err)
+	}
+	h.log.Warn("decided admissions that were never published", "event", eventID, "count", len(apps))
+	return len(apps), nil
+}
+
+// WatchState runs every interval until ctx ends: it rebuilds the event's
+// Redis state if Redis lost it (the gateways refuse applications meanwhile,
+// so no traffic would trigger it) and decides stranded admissions.
+func (h *Handler) WatchState(ctx context.Context, eventID string, interval, strandedAfter time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -238,8 +259,12 @@ func (h *Handler) WatchState(ctx context.Context, eventID string, interval time.
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := h.EnsureState(ctx, eventID, needs); err != nil && ctx.Err() == nil {
+			if err := h.EnsureState(ctx, eventID); err != nil && ctx.Err() == nil {
 				h.log.Warn("event state check failed; will retry", "event", eventID, "err", err)
+				continue
+			}
+			if _, err := h.DecideStranded(ctx, eventID, strandedAfter); err != nil && ctx.Err() == nil {
+				h.log.Warn("stranded admissions not decided; will retry", "event", eventID, "err", err)
 			}
 		}
 	}

@@ -79,6 +79,10 @@ func newEnv(t *testing.T) *env {
 func (e *env) setStock(n int) {
 	k := redisx.KeysFor(e.eventID)
 	ctx := context.Background()
+	// stock-consumer loads the event first (state "ready"), then the admin sets the stock.
+	if err := e.handler.EnsureState(ctx, e.eventID); err != nil {
+		e.t.Fatalf("load event: %v", err)
+	}
 	if err := e.rdb.MSet(ctx, k.Total, n, k.Remaining, n, k.Winners, 0).Err(); err != nil {
 		e.t.Fatalf("set stock: %v", err)
 	}
@@ -209,7 +213,7 @@ func TestRebuildsRedisFromMySQLAfterDataLoss(t *testing.T) {
 	}
 	// Redis loses every key of the event.
 	k := redisx.KeysFor(e.eventID)
-	if err := e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window).Err(); err != nil {
+	if err := e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var second []*sarama.ConsumerMessage
@@ -238,9 +242,9 @@ func TestWatchStateRebuildsWithoutTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := redisx.KeysFor(e.eventID)
-	e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Decisions)
+	e.rdb.Del(ctx, k.State, k.Total, k.Remaining, k.Winners, k.Decisions)
 	done := make(chan error, 1)
-	go func() { done <- e.handler.WatchState(ctx, e.eventID, 20*time.Millisecond, e.decider.NeedsRestore) }()
+	go func() { done <- e.handler.WatchState(ctx, e.eventID, 20*time.Millisecond, time.Minute) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rem, _ := e.rdb.Get(ctx, k.Remaining).Int()
@@ -257,6 +261,58 @@ func TestWatchStateRebuildsWithoutTraffic(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAdminStockOnEmptyRedisCannotOversell: after Redis lost the event, the
+// counters must come back from MySQL even if something recreated the total.
+func TestRestoreOverwritesCountersRecreatedOnEmptyRedis(t *testing.T) {
+	e := newEnv(t)
+	e.setStock(2)
+	ctx := context.Background()
+	var batch []*sarama.ConsumerMessage
+	for i := 0; i < 2; i++ {
+		batch = append(batch, e.application(fmt.Sprintf("first%d@example.com", i), int64(i)))
+	}
+	if _, err := e.handler.HandleBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	k := redisx.KeysFor(e.eventID)
+	e.rdb.Del(ctx, k.State, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut)
+	// A stale writer recreates the total with fresh counters.
+	e.rdb.MSet(ctx, k.Total, 2, k.Remaining, 2, k.Winners, 0)
+	if _, err := e.handler.HandleBatch(ctx, []*sarama.ConsumerMessage{e.application("late@example.com", 5)}); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyWinners(t, e.rows(), 2, 3)
+}
+
+// TestStrandedAdmissionsAreDecided: an admission whose gateway died before
+// publishing is decided by stock-consumer, so its owner is never PENDING forever.
+func TestStrandedAdmissionsAreDecided(t *testing.T) {
+	e := newEnv(t)
+	e.setStock(1)
+	ctx := context.Background()
+	k := redisx.KeysFor(e.eventID)
+	old := time.Now().Add(-time.Minute)
+	e.rdb.HSet(ctx, k.Applied, "stranded@example.com", fmt.Sprintf("A:%d", old.UnixMilli()))
+	e.rdb.ZAdd(ctx, k.Unsettled, redis.Z{Score: float64(old.UnixMilli()), Member: "stranded@example.com"})
+	e.rdb.ZAdd(ctx, k.Unsettled, redis.Z{Score: float64(time.Now().UnixMilli()), Member: "fresh@example.com"})
+	n, err := e.handler.DecideStranded(ctx, e.eventID, 30*time.Second)
+	if err != nil || n != 1 {
+		t.Fatalf("decided %d stranded, err %v; want 1", n, err)
+	}
+	checkExactlyWinners(t, e.rows(), 1, 1)
+	if d, _ := e.rdb.HGet(ctx, k.Decisions, "stranded@example.com").Result(); d != "SUCCESS:1" {
+		t.Fatalf("stranded decision = %q", d)
+	}
+	if left, _ := e.rdb.ZRange(ctx, k.Unsettled, 0, -1).Result(); len(left) != 1 || left[0] != "fresh@example.com" {
+		t.Fatalf("unsettled after sweep = %v, want only the fresh admission", left)
+	}
+	// Its Kafka copy arriving later is a replay.
+	if _, err := e.handler.HandleBatch(ctx, []*sarama.ConsumerMessage{e.application("stranded@example.com", 9)}); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyWinners(t, e.rows(), 1, 1)
 }
 
 func TestPoisonMessagesAreReturnedNotDropped(t *testing.T) {

@@ -83,6 +83,10 @@ func (noDecider) Decide(context.Context, string, []decision.Application, time.Ti
 }
 func (noDecider) Restore(context.Context, store.Snapshot) (bool, error) { return false, nil }
 func (noDecider) Remaining(context.Context, string) (int64, error)      { return 0, nil }
+func (noDecider) NeedsRestore(context.Context, string) (bool, error)    { return false, nil }
+func (noDecider) Stranded(context.Context, string, time.Time, int) ([]decision.Application, error) {
+	return nil, nil
+}
 
 type noPublisher struct{}
 

@@ -49,7 +49,7 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	for _, a := range apps {
 		args = append(args, a.Email)
 	}
-	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied}
+	keys := []string{k.State, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied, k.Unsettled}
 	res, err := d.decide.Run(ctx, d.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, err)
@@ -108,7 +108,7 @@ func (d *Decider) Restore(ctx context.Context, s Snapshot) (bool, error) {
 			return false, fmt.Errorf("restore decisions of %s: %w", s.EventID, err)
 		}
 	}
-	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window}
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State}
 	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt)).Int()
 	if err != nil {
 		return false, fmt.Errorf("restore counters of %s: %w", s.EventID, err)
@@ -128,13 +128,32 @@ func (d *Decider) Remaining(ctx context.Context, eventID string) (int64, error) 
 	return n, nil
 }
 
-// NeedsRestore reports whether Redis lacks the event's counters.
+// NeedsRestore reports whether Redis lacks the event's state.
 func (d *Decider) NeedsRestore(ctx context.Context, eventID string) (bool, error) {
-	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).Total).Result()
+	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).State).Result()
 	if err != nil {
 		return false, fmt.Errorf("check counters of %s: %w", eventID, err)
 	}
 	return n == 0, nil
+}
+
+// Stranded returns up to limit admissions that were never settled and are
+// older than cutoff: their gateway crashed between admission and publish.
+func (d *Decider) Stranded(ctx context.Context, eventID string, cutoff time.Time, limit int) ([]decision.Application, error) {
+	zs, err := d.rdb.ZRangeByScoreWithScores(ctx, redisx.KeysFor(eventID).Unsettled, &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read unsettled admissions of %s: %w", eventID, err)
+	}
+	out := make([]decision.Application, 0, len(zs))
+	for _, z := range zs {
+		email, _ := z.Member.(string)
+		out = append(out, decision.Application{
+			EventID: eventID, Email: email, ApplicationID: "stranded", AppliedAt: time.UnixMilli(int64(z.Score)),
+		})
+	}
+	return out, nil
 }
 
 func unixMs(t time.Time) int64 {

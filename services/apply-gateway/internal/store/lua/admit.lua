@@ -1,11 +1,12 @@
 -- Admits one application in one round trip.
--- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout, 5 total
+-- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout, 5 state, 6 unsettled
 -- ARGV: 1 email, 2 now (unix ms), 3 grace (ms)
 -- Returns {outcome, marker}: outcome is ADMITTED, READMITTED (an earlier
 -- admission never reached Kafka: publish again), ALREADY_APPLIED, SOLD_OUT,
--- NOT_OPEN, CLOSED or NOT_READY (the event's counters are missing: Redis lost
--- them and stock-consumer is rebuilding them from MySQL, or no stock was ever
--- set); marker is the admission marker to undo on failure.
+-- NOT_OPEN, CLOSED or NOT_READY (the event's state is not loaded: Redis lost
+-- it and stock-consumer is restoring it from MySQL); marker is the admission
+-- marker to undo on failure. Admitted emails are also listed in unsettled
+-- until their publish is settled.
 if redis.call('EXISTS', KEYS[5]) == 0 then
   return {'NOT_READY', ''}
 end
@@ -35,10 +36,12 @@ if prev then
   -- Admitted long ago but never published (the gateway crashed in between):
   -- take it over and publish again; the consumer is idempotent.
   redis.call('HSET', KEYS[3], email, marker)
+  redis.call('ZADD', KEYS[6], now, email)
   return {'READMITTED', marker}
 end
 if redis.call('GET', KEYS[4]) == '1' then
   return {'SOLD_OUT', ''}
 end
 redis.call('HSET', KEYS[3], email, marker)
+redis.call('ZADD', KEYS[6], now, email)
 return {'ADMITTED', marker}

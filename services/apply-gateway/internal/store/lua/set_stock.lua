@@ -1,7 +1,11 @@
 -- Sets the event's total stock; remaining becomes total minus winners so far.
--- KEYS: 1 total, 2 remaining, 3 winners, 4 soldout
+-- KEYS: 1 total, 2 remaining, 3 winners, 4 soldout, 5 state
 -- ARGV: 1 new total
--- Returns {total, remaining, winners}.
+-- Returns {total, remaining, winners}, or {-1} while the event's state is not
+-- loaded: setting it on an empty Redis would forget the winners so far.
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  return {-1}
+end
 local total = tonumber(ARGV[1])
 local winners = tonumber(redis.call('GET', KEYS[3]) or '0')
 local remaining = total - winners

@@ -1,7 +1,7 @@
 -- Decides a batch of applications for one event, in the order given.
--- KEYS: 1 total, 2 remaining, 3 winners, 4 losers, 5 decisions, 6 soldout, 7 applied
+-- KEYS: 1 state, 2 remaining, 3 winners, 4 losers, 5 decisions, 6 soldout, 7 applied, 8 unsettled
 -- ARGV: 1 now (unix ms), 2.. emails in log order
--- Returns {"REBUILD"} when the event's counters are missing (Redis lost them),
+-- Returns {"REBUILD"} when the event's state is missing (Redis lost it),
 -- otherwise one entry per email: "N|SUCCESS:<rank>" for a new decision,
 -- "O|<decision>" for one decided before (replays change nothing).
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -34,5 +34,6 @@ for i = 2, #ARGV do
     redis.call('HSETNX', KEYS[7], email, 'P:' .. now)
     out[#out + 1] = 'N|' .. d
   end
+  redis.call('ZREM', KEYS[8], email)
 end
 return out
