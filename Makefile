@@ -83,7 +83,7 @@ demo: ## Against the running stack: a herd of synthetic participants and a repor
 	@go run ./deploy/cmd/demo $(ARGS)
 
 .PHONY: bench
-bench: ## Load runs (seed, herd, limit) against the running stack under .run/stack.lock; writes docs/benchmarks.md
+bench: ## Load runs (seed, herd, limit, drain) against the running stack under .run/stack.lock; writes docs/benchmarks.md
 	@go run ./deploy/cmd/bench $(ARGS)
 
 .PHONY: chaos

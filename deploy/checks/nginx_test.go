@@ -27,6 +27,7 @@ func productionValues(scratch string) map[string]string {
 		"NGINX_API_RATE":           "20r/s",
 		"NGINX_API_BURST":          "40",
 		"NGINX_ADMIN_ACCESS":       "allow 10.0.0.0/8; deny all;",
+		"NGINX_DOCS_DIR":           scratch,
 	}
 }
 

@@ -99,13 +99,27 @@ running_pid() {
 }
 
 # start_bg NAME LOG CMD...: runs CMD in its own session (immune to the caller's Ctrl-C and
-# hang-up), output appended to LOG, and records its pid. fd 9 (our lock) is not inherited.
+# hang-up), output appended to LOG, and records its pid. No descriptor of ours or of the
+# caller is inherited: fd 9 is our lock, and a caller such as `flock .run/stack.lock
+# stack.sh restart` would otherwise leave its lock held by the daemons for as long as they run.
 start_bg() {
 	local name="$1" log="$2"
 	shift 2
 	printf '\n===== %s start %s =====\n' "$name" "$(date -Is)" >>"$log"
-	setsid "$@" >>"$log" 2>&1 </dev/null 9>&- &
+	(
+		close_inherited_fds
+		exec setsid "$@" >>"$log" 2>&1 </dev/null
+	) &
 	echo $! >"$(pid_file "$name")"
+}
+
+# close_inherited_fds: closes every descriptor above 2 of the current (sub)shell.
+close_inherited_fds() {
+	local fd
+	for fd in /proc/"$BASHPID"/fd/*; do
+		fd="${fd##*/}"
+		if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+	done
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -551,6 +565,7 @@ render_nginx() {
 		export NGINX_APPLY_RATE=50000r/s NGINX_APPLY_BURST=50000
 		export NGINX_API_RATE=50000r/s NGINX_API_BURST=50000
 		export NGINX_ADMIN_ACCESS="allow 127.0.0.1; deny all;"
+		export NGINX_DOCS_DIR="$ROOT/docs"
 		# Only our placeholders: nginx's own $variables must survive.
 		envsubst "$(compgen -v NGINX_ | sed 's/.*/${&}/' | tr '\n' ' ')" \
 			<"$ROOT/deploy/nginx/farewell.conf.template" >"$1"
@@ -623,6 +638,11 @@ start_instance() { # start_instance INSTANCE PORT
 	(
 		load_env
 		export FAREWELL_HTTP_ADDR="127.0.0.1:$port" FAREWELL_INSTANCE="$instance"
+		# A soft heap limit keeps the connection-heavy gateway inside its memory
+		# budget during a herd (GC runs earlier); override by exporting GOMEMLIMIT.
+		if [[ "$svc" == apply-gateway && -z "${GOMEMLIMIT:-}" ]]; then
+			export GOMEMLIMIT=40MiB
+		fi
 		start_bg "$instance" "$LOGS/$instance.log" "$BIN/$svc"
 	)
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"path/filepath"
 
 	"gonum.org/v1/plot"
@@ -12,9 +13,11 @@ import (
 
 // scenarioColors keeps one colour per scenario across the charts.
 var scenarioColors = map[string]color.Color{
-	"seed":  color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	"herd":  color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	"limit": color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	"seed":       color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	"herd":       color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	"limit":      color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	"seed-limit": color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	"drain":      color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 }
 
 func colorOf(name string) color.Color {
@@ -33,7 +36,12 @@ func WriteCharts(dir string, run []*Result) ([]string, error) {
 	}{
 		{"latency.png", latencyChart},
 		{"throughput.png", throughputChart},
-		{"consumer-lag.png", lagChart},
+		{"consumer-lag.png", func(run []*Result) (*plot.Plot, error) {
+			return lagChart(run, false, "stock-consumer lag during the HTTP scenarios (250 ms samples)")
+		}},
+		{"drain-lag.png", func(run []*Result) (*plot.Plot, error) {
+			return lagChart(run, true, "stock-consumer draining a backlog written straight to Kafka (250 ms samples)")
+		}},
 	}
 	var files []string
 	for _, c := range charts {
@@ -56,7 +64,6 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	p.Legend.Top = true
-	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -82,32 +89,49 @@ func latencyChart(run []*Result) (*plot.Plot, error) {
 	p := newPlot("Latency distribution (client side, through nginx)", "latency (ms, log scale)", "share of requests answered (%)")
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Left = true
+	lowest := math.Inf(1)
 	for _, r := range run {
-		lat := r.latencies
-		if len(lat) == 0 {
+		if len(r.LatencyCDF) == 0 {
 			continue
 		}
-		const points = 400
 		var xys plotter.XYs
-		for i := 0; i <= points; i++ {
-			idx := min(i*(len(lat)-1)/points, len(lat)-1)
-			x := max(ms(lat[idx]), 0.01)
-			xys = append(xys, plotter.XY{X: x, Y: 100 * float64(idx+1) / float64(len(lat))})
+		for _, pt := range r.LatencyCDF {
+			x := max(pt.T, 0.01)
+			lowest = min(lowest, x)
+			xys = append(xys, plotter.XY{X: x, Y: pt.V})
 		}
 		if err := addLine(p, r.Scenario, fmt.Sprintf("%s (p99 %.1f ms)", r.Scenario, ms(r.P99)), xys); err != nil {
 			return nil, err
 		}
 	}
 	p.Y.Min, p.Y.Max = 0, 100
+	if !math.IsInf(lowest, 1) {
+		p.X.Min = math.Pow(10, math.Floor(math.Log10(lowest)))
+	}
 	return p, nil
 }
 
 func throughputChart(run []*Result) (*plot.Plot, error) {
-	p := newPlot("Answers per second (100 ms buckets)", "seconds since the first request", "answers/s")
+	p := newPlot("Answers per second (500 ms buckets; 100 ms for sub-3 s scenarios)", "seconds since the first request", "answers/s")
 	for _, r := range run {
+		if r.Direct {
+			continue
+		}
+		// Five 100 ms buckets per point: the raw series is too jagged to read.
+		// Sub-second scenarios (the seed) keep their 100 ms buckets.
+		step := 5
+		if len(r.RateSeries) < 30 {
+			step = 1
+		}
 		var xys plotter.XYs
-		for _, pt := range r.RateSeries {
-			xys = append(xys, plotter.XY{X: pt.T, Y: pt.V})
+		for i := 0; i < len(r.RateSeries); i += step {
+			sum, n := 0.0, 0
+			for _, pt := range r.RateSeries[i:min(i+step, len(r.RateSeries))] {
+				sum += pt.V
+				n++
+			}
+			xys = append(xys, plotter.XY{X: r.RateSeries[i].T - 0.05 + float64(n)*0.05, Y: sum / float64(n)})
 		}
 		if err := addLine(p, r.Scenario, fmt.Sprintf("%s (%.0f/s overall)", r.Scenario, r.Throughput), xys); err != nil {
 			return nil, err
@@ -117,10 +141,12 @@ func throughputChart(run []*Result) (*plot.Plot, error) {
 	return p, nil
 }
 
-func lagChart(run []*Result) (*plot.Plot, error) {
-	p := newPlot("stock-consumer lag on farewell.event.applications (250 ms samples)", "seconds since the first request", "messages behind")
+// lagChart plots the consumer's lag (solid) and its decisions so far
+// (dashed) for the HTTP event scenarios, or for the drain.
+func lagChart(run []*Result, direct bool, title string) (*plot.Plot, error) {
+	p := newPlot(title, "seconds since the first request", "messages")
 	for _, r := range run {
-		if len(r.LagSeries) == 0 || r.Scenario == "limit" {
+		if len(r.LagSeries) == 0 || r.Bare || r.Direct != direct {
 			continue
 		}
 		var xys plotter.XYs
@@ -131,7 +157,7 @@ func lagChart(run []*Result) (*plot.Plot, error) {
 			return nil, err
 		}
 		if len(r.PersistedSeries) > 0 {
-			// Persisted decisions on the same axis, dashed: the drain.
+			// Decisions so far on the same axis, dashed: the drain.
 			var per plotter.XYs
 			for _, pt := range r.PersistedSeries {
 				per = append(per, plotter.XY{X: pt.T, Y: pt.V})
@@ -143,7 +169,7 @@ func lagChart(run []*Result) (*plot.Plot, error) {
 			l.Color = colorOf(r.Scenario)
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(l)
-			p.Legend.Add(r.Scenario+" decisions persisted", l)
+			p.Legend.Add(r.Scenario+" decisions (consumer counter)", l)
 		}
 	}
 	p.Y.Min = 0

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,8 +60,11 @@ func AcquireStackLock(ctx context.Context, path string, log io.Writer) (*StackLo
 // Release unlocks (closing the file releases a flock).
 func (l *StackLock) Release() error { return l.f.Close() }
 
-// heldByAncestor reports whether /proc/locks names one of our ancestors as the
-// holder of an flock on f's inode.
+// heldByAncestor reports whether one of our ancestors holds the flock on f's
+// inode. Holders are found two ways: the pid /proc/locks names (the process
+// that took the lock, e.g. flock(1) running us), and every process with a
+// descriptor on the inode whose /proc/<pid>/fdinfo lists the lock (a shell
+// that ran `flock -n 8` keeps the lock on its fd 8 after flock(1) exits).
 func heldByAncestor(f *os.File) bool {
 	fi, err := f.Stat()
 	if err != nil {
@@ -75,7 +79,25 @@ func heldByAncestor(f *os.File) bool {
 		return false
 	}
 	for pid := os.Getppid(); pid > 1; pid = parentOf(pid) {
-		if holders[pid] {
+		if holders[pid] || fdHoldsLock(pid, st.Ino) {
+			return true
+		}
+	}
+	return false
+}
+
+// fdHoldsLock reports whether a descriptor of pid refers to inode and carries
+// a lock (fdinfo has a "lock:" line).
+func fdHoldsLock(pid int, inode uint64) bool {
+	infos, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fdinfo/*", pid))
+	ino := strconv.FormatUint(inode, 10)
+	for _, path := range infos {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		if strings.Contains(s, "\nino:\t"+ino+"\n") && strings.Contains(s, "\nlock:") {
 			return true
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +26,10 @@ type Metrics struct {
 type ConsumerFigures struct {
 	Lag       int64   // farewell_kafka_consumer_lag summed over the topic's partitions
 	Decisions float64 // farewell_decisions_total summed over outcomes
+	// Batches and BatchMessages are farewell_kafka_consumer_batch_size's count
+	// and sum for the topic; BatchSeconds is farewell_decision_persist_seconds_sum
+	// (deciding, persisting and publishing batches).
+	Batches, BatchMessages, BatchSeconds float64
 }
 
 // Consumer reads lag of topic and the decision counter.
@@ -51,6 +57,12 @@ func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, 
 			f.Lag += int64(sampleValue(line))
 		case strings.HasPrefix(line, "farewell_decisions_total{"):
 			f.Decisions += sampleValue(line)
+		case strings.HasPrefix(line, "farewell_kafka_consumer_batch_size_count{") && strings.Contains(line, topicLabel):
+			f.Batches += sampleValue(line)
+		case strings.HasPrefix(line, "farewell_kafka_consumer_batch_size_sum{") && strings.Contains(line, topicLabel):
+			f.BatchMessages += sampleValue(line)
+		case strings.HasPrefix(line, "farewell_decision_persist_seconds_sum"):
+			f.BatchSeconds += sampleValue(line)
 		}
 	}
 	return f, sc.Err()
@@ -92,11 +104,64 @@ func OpenDecisions(dsn, event string) (*Decisions, error) {
 func (d *Decisions) Close() error { return d.db.Close() }
 
 // Count returns how many applications with emails starting with prefix are
-// persisted, and how many of them won. The unique (event_id, email) index
-// makes the prefix a range scan.
-func (d *Decisions) Count(ctx context.Context, prefix string) (total, winners int64, err error) {
-	err = d.db.QueryRowContext(ctx,
-		"SELECT COUNT(*), COALESCE(SUM(status = 'SUCCESS'), 0) FROM applications WHERE event_id = ? AND email LIKE ?",
-		d.event, prefix+"%").Scan(&total, &winners)
-	return total, winners, err
+// persisted. It reads only the unique (event_id, email) index: a range scan.
+func (d *Decisions) Count(ctx context.Context, prefix string) (int64, error) {
+	var n int64
+	err := d.db.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM applications WHERE event_id = ? AND email LIKE ?", d.event, prefix+"%").Scan(&n)
+	return n, err
+}
+
+// Winners returns how many of them won.
+func (d *Decisions) Winners(ctx context.Context, prefix string) (int64, error) {
+	var n int64
+	err := d.db.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM applications WHERE event_id = ? AND email LIKE ? AND status = 'SUCCESS'", d.event, prefix+"%").Scan(&n)
+	return n, err
+}
+
+// DecidedSpan returns the first and last decided_at of those applications
+// (of the winners only, if winners), as stamped by stock-consumer.
+func (d *Decisions) DecidedSpan(ctx context.Context, prefix string, winners bool) (first, last time.Time, err error) {
+	q := "SELECT MIN(decided_at), MAX(decided_at) FROM applications WHERE event_id = ? AND email LIKE ?"
+	if winners {
+		q += " AND status = 'SUCCESS'"
+	}
+	var f, l sql.NullTime
+	err = d.db.QueryRowContext(ctx, q, d.event, prefix+"%").Scan(&f, &l)
+	return f.Time, l.Time, err
+}
+
+// MailpitSearch reads Mailpit's search API.
+type MailpitSearch struct {
+	URL  string
+	HTTP *http.Client
+}
+
+// Newest returns how many messages match query and when Mailpit received the
+// newest of them (search results come newest first).
+func (m MailpitSearch) Newest(ctx context.Context, query string) (int, time.Time, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/api/v1/search?limit=1&query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	resp, err := m.HTTP.Do(req)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("mailpit: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Total    int `json:"messages_count"`
+		Messages []struct {
+			Created time.Time `json:"Created"`
+		} `json:"messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, time.Time{}, fmt.Errorf("mailpit: %w", err)
+	}
+	var newest time.Time
+	if len(out.Messages) > 0 {
+		newest = out.Messages[0].Created
+	}
+	return out.Total, newest, nil
 }

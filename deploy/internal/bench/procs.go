@@ -188,3 +188,28 @@ func memory(pid int) (rssKiB, hwmKiB uint64) {
 	}
 	return rssKiB, hwmKiB
 }
+
+// MachineBusyTicks reads the first line of /proc/stat: CPU time spent by all
+// CPUs outside idle and iowait, in clockTicks.
+func MachineBusyTicks() uint64 {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for i, f := range fields[1:] {
+		n, _ := strconv.ParseUint(f, 10, 64)
+		// user nice system idle iowait irq softirq steal [guest guest_nice]:
+		// idle and iowait are not work; guest time is already in user.
+		if i == 3 || i == 4 || i >= 8 {
+			continue
+		}
+		busy += n
+	}
+	return busy
+}

@@ -28,11 +28,12 @@ func pprofEnabled(ctx context.Context, baseURL string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// captureProfile records a CPU profile of seconds into file.
-func captureProfile(ctx context.Context, baseURL string, seconds int, file string) error {
+// captureProfile saves /debug/pprof/<what> (e.g. "profile?seconds=8",
+// "heap") into file; seconds is how long the service takes to answer.
+func captureProfile(ctx context.Context, baseURL, what, file string, seconds int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(seconds+15)*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", baseURL, seconds), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/debug/pprof/"+what, nil)
 	if err != nil {
 		return err
 	}
@@ -55,9 +56,14 @@ func captureProfile(ctx context.Context, baseURL string, seconds int, file strin
 	return f.Close()
 }
 
-// PprofTop runs `go tool pprof -top` on a profile and returns its first lines.
+// PprofTop runs `go tool pprof -top` on a profile and returns its first
+// lines (heap profiles: in-use bytes).
 func PprofTop(ctx context.Context, file string, lines int) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", file).CombinedOutput()
+	args := []string{"tool", "pprof", "-top", "-nodecount=40"}
+	if strings.HasSuffix(file, ".heap.pprof") {
+		args = append(args, "-sample_index=inuse_space")
+	}
+	out, err := exec.CommandContext(ctx, "go", append(args, file)...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w: %s", err, out)
 	}
@@ -67,7 +73,11 @@ func PprofTop(ctx context.Context, file string, lines int) (string, error) {
 
 // PprofTopCum is PprofTop sorted by cumulative time: which call paths cost most.
 func PprofTopCum(ctx context.Context, file string, lines int) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=60", file).CombinedOutput()
+	args := []string{"tool", "pprof", "-top", "-cum", "-nodecount=60"}
+	if strings.HasSuffix(file, ".heap.pprof") {
+		args = append(args, "-sample_index=inuse_space")
+	}
+	out, err := exec.CommandContext(ctx, "go", append(args, file)...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w: %s", err, out)
 	}

@@ -9,12 +9,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/terning-farewell/farewell/deploy/internal/benchbare"
@@ -22,6 +24,9 @@ import (
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/token"
 )
+
+// NotMeasured marks a duration the scenario could not measure.
+const NotMeasured = time.Duration(math.MinInt64)
 
 // ApplyPath is the participant route under test.
 const ApplyPath = "/api/event/apply"
@@ -39,24 +44,35 @@ type Scenario struct {
 
 // Event reports whether the scenario goes through the real system (and so has
 // decisions and emails to wait for).
-func (s Scenario) Event() bool { return s.Path == ApplyPath }
+func (s Scenario) Event() bool { return s.Path == ApplyPath || s.Direct() }
+
+// Direct reports whether the scenario writes to Kafka instead of calling HTTP.
+func (s Scenario) Direct() bool { return s.Path == DrainPath }
 
 // Requests is the number of requests the scenario sends.
 func (s Scenario) Requests() int {
 	return s.Participants + int(float64(s.Participants)*s.Duplicates+0.5) + int(float64(s.Participants)*s.Invalid+0.5)
 }
 
+// Minter signs participant tokens with the stack's local secret.
+type Minter interface {
+	Mint(email string, now time.Time) (string, error)
+}
+
+var _ Minter = (*token.Codec)(nil)
+
 // Stack is what scenarios need of the running stack.
 type Stack struct {
 	BaseURL   string
 	Client    *stackclient.Client
 	Mailpit   *stackclient.Mailpit
-	Minter    *token.Codec
+	Minter    Minter
 	Decisions *Decisions
 	Consumer  *Metrics
 	Procs     []Proc
-	// Profiles are the services whose CPU profile is captured during the herd
-	// (when their /debug/pprof answers, i.e. FAREWELL_PPROF=true).
+	// Profiles are the services whose CPU profile (and a heap snapshot
+	// halfway) is captured during a scenario, when their /debug/pprof answers
+	// (FAREWELL_PPROF=true).
 	Profiles       []ProfileTarget
 	ProfileSeconds int
 	OutDir         string
@@ -64,12 +80,16 @@ type Stack struct {
 	EmailWait      time.Duration // how long to wait for the winners' emails after that
 	RequestTimeout time.Duration
 	Log            io.Writer
+	// Brokers and EventID are for the drain scenario's direct writes.
+	Brokers []string
+	EventID string
 }
 
 // ProfileTarget is a service instance with pprof endpoints.
 type ProfileTarget struct {
-	Name string
-	URL  string // e.g. http://127.0.0.1:8083
+	Scenario string // which scenario to profile, e.g. herd
+	Name     string // instance, e.g. apply-gateway-1
+	URL      string // e.g. http://127.0.0.1:8083
 }
 
 // Point is one sample of a time series; T is seconds since the attack began.
@@ -95,6 +115,8 @@ type Result struct {
 	Participants int    `json:"participants"`
 	Conns        int    `json:"conns"`
 	Stock        int64  `json:"stock"`
+	Bare         bool   `json:"bare,omitempty"`   // against the bare handler
+	Direct       bool   `json:"direct,omitempty"` // written straight to Kafka
 
 	Elapsed    time.Duration  `json:"elapsedNs"`
 	Throughput float64        `json:"throughput"`
@@ -117,7 +139,14 @@ type Result struct {
 	PersistedAll        bool          `json:"persistedAll"`
 	PersistAfterLast202 time.Duration `json:"persistAfterLast202Ns"`
 	PeakPersistRate     float64       `json:"peakPersistRate"`
+	PersistRate         float64       `json:"persistRate"` // from the first to the last decision
 	MaxLag              int64         `json:"maxLag"`
+
+	// Consumer batches during the scenario: how many, their mean size and
+	// the mean time stock-consumer spent deciding, persisting and publishing one.
+	Batches       float64 `json:"batches"`
+	MeanBatch     float64 `json:"meanBatch"`
+	MeanBatchTime float64 `json:"meanBatchSeconds"`
 
 	Emails               int           `json:"emails"`
 	EmailsAll            bool          `json:"emailsAll"`
@@ -125,18 +154,24 @@ type Result struct {
 	EmailsAfterLast202   time.Duration `json:"emailsAfterLast202Ns"`
 	NotifierRunning      bool          `json:"notifierRunning"`
 
-	Procs    []ProcResult `json:"procs"`
-	Profiles []string     `json:"profiles,omitempty"`
-	Notes    []string     `json:"notes,omitempty"`
+	Procs []ProcResult `json:"procs"`
+	// BusyCPU is the CPU time all of the machine's CPUs worked during the
+	// scenario; OtherCPU what of it went to processes outside the stack and
+	// the bench (the shared machine's other work: builds, tests).
+	BusyCPU  float64  `json:"busyCpuSeconds"`
+	OtherCPU float64  `json:"otherCpuSeconds"`
+	Profiles []string `json:"profiles,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 
 	RateSeries      []Point `json:"rateSeries"`
 	LagSeries       []Point `json:"lagSeries,omitempty"`
 	PersistedSeries []Point `json:"persistedSeries,omitempty"`
 
-	latencies []time.Duration // sorted; for the charts, not the JSON
+	// LatencyCDF is the latency distribution for the chart: X ms, V share (%).
+	LatencyCDF []Point `json:"latencyCdf,omitempty"`
 }
 
-// Service returns the result of the named process, if any.
+// Proc returns the figures of the named process, if any.
 func (r *Result) Proc(name string) (ProcResult, bool) {
 	for _, p := range r.Procs {
 		if p.Name == name {
@@ -150,7 +185,8 @@ func (r *Result) Proc(name string) (ProcResult, bool) {
 // unique, so MySQL and Mailpit counts see only them.
 func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix string) (*Result, error) {
 	res := &Result{Run: run, Scenario: s.Name, Prefix: prefix, Participants: s.Participants, Conns: s.Conns, Stock: s.Stock,
-		PersistAfterLast202: -1, EmailsAfterDecisions: -1, EmailsAfterLast202: -1}
+		Bare: !s.Event(), Direct: s.Direct(),
+		PersistAfterLast202: NotMeasured, EmailsAfterDecisions: NotMeasured, EmailsAfterLast202: NotMeasured}
 	var before stackclient.Stats
 	if s.Event() {
 		var err error
@@ -185,7 +221,9 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 	if !peakReset {
 		res.Notes = append(res.Notes, "could not reset VmHWM (clear_refs): peak RSS is the 250 ms sampled maximum")
 	}
-	smp := startSampler(ctx, st, s, prefix)
+	busy0 := MachineBusyTicks()
+	consumer0, consumerErr := st.Consumer.Consumer(ctx, kafka.TopicApplications)
+	smp := startSampler(ctx, st)
 
 	profCtx, profCancel := context.WithCancel(ctx)
 	defer profCancel()
@@ -194,64 +232,90 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		profMu  sync.Mutex
 		profErr []string
 	)
-	if s.Name == "herd" {
-		for _, pt := range st.Profiles {
-			file := filepath.Join(st.OutDir, fmt.Sprintf("run%d-%s-%s.cpu.pprof", run, s.Name, pt.Name))
-			if !pprofEnabled(ctx, pt.URL) {
-				continue
-			}
-			profWG.Add(1)
-			go func() {
-				defer profWG.Done()
-				err := captureProfile(profCtx, pt.URL, st.ProfileSeconds, file)
-				profMu.Lock()
-				defer profMu.Unlock()
-				if err != nil {
-					profErr = append(profErr, fmt.Sprintf("profile %s: %v", pt.Name, err))
-					return
-				}
-				res.Profiles = append(res.Profiles, file)
-			}()
+	for _, pt := range st.Profiles {
+		if pt.Scenario != s.Name || !pprofEnabled(ctx, pt.URL) {
+			continue
 		}
+		base := filepath.Join(st.OutDir, fmt.Sprintf("run%d-%s-%s", run+1, s.Name, pt.Name))
+		profWG.Add(2)
+		go func() {
+			defer profWG.Done()
+			err := captureProfile(profCtx, pt.URL, "profile?seconds="+fmt.Sprint(st.ProfileSeconds), base+".cpu.pprof", st.ProfileSeconds)
+			profMu.Lock()
+			defer profMu.Unlock()
+			if err != nil {
+				profErr = append(profErr, fmt.Sprintf("cpu profile %s: %v", pt.Name, err))
+				return
+			}
+			res.Profiles = append(res.Profiles, base+".cpu.pprof")
+		}()
+		go func() {
+			defer profWG.Done()
+			// Halfway through the CPU profile, the heap is near its peak.
+			sleep(profCtx, time.Duration(st.ProfileSeconds)*time.Second/2)
+			err := captureProfile(profCtx, pt.URL, "heap", base+".heap.pprof", 0)
+			profMu.Lock()
+			defer profMu.Unlock()
+			if err != nil {
+				profErr = append(profErr, fmt.Sprintf("heap profile %s: %v", pt.Name, err))
+				return
+			}
+			res.Profiles = append(res.Profiles, base+".heap.pprof")
+		}()
 	}
 
-	fmt.Fprintf(st.Log, "  %-5s %d requests (%d participants) over %d connections -> %s\n",
-		s.Name, len(attempts), s.Participants, s.Conns, s.Path)
-	outcomes, began, err := Attack(ctx, st.BaseURL, s.Path, attempts, s.Conns, st.RequestTimeout)
-	if err != nil {
-		smp.stop()
-		return nil, err
+	var began time.Time
+	if s.Direct() {
+		fmt.Fprintf(st.Log, "  %-5s %d applications written straight to %s\n", s.Name, len(attempts), kafka.TopicApplications)
+		var took time.Duration
+		began, took, err = publishApplications(ctx, st.Brokers, st.EventID, attempts)
+		if err != nil {
+			smp.stop()
+			return nil, err
+		}
+		res.Elapsed, res.Last202 = took, took
+		res.Throughput = float64(len(attempts)) / took.Seconds()
+		res.Accepted, res.DistinctAccepted = len(attempts), len(attempts)
+		res.ByStatus = map[string]int{"acknowledged by Kafka": len(attempts)}
+		fmt.Fprintf(st.Log, "        acknowledged in %s (%.0f/s)\n", took.Round(time.Millisecond), res.Throughput)
+	} else {
+		fmt.Fprintf(st.Log, "  %-5s %d requests (%d participants) over %d connections -> %s\n",
+			s.Name, len(attempts), s.Participants, s.Conns, s.Path)
+		var outcomes []Outcome
+		outcomes, began, err = Attack(ctx, st.BaseURL, s.Path, attempts, s.Conns, st.RequestTimeout)
+		if err != nil {
+			smp.stop()
+			return nil, err
+		}
+		summarizeOutcomes(res, s, attempts, outcomes)
+		fmt.Fprintf(st.Log, "        answered in %s: %.0f req/s, p99 %s, %v\n",
+			res.Elapsed.Round(time.Millisecond), res.Throughput, res.P99.Round(100*time.Microsecond), res.ByStatus)
 	}
-	summarizeOutcomes(res, s, attempts, outcomes)
-	fmt.Fprintf(st.Log, "        answered in %s: %.0f req/s, p99 %s, %v\n",
-		res.Elapsed.Round(time.Millisecond), res.Throughput, res.P99.Round(100*time.Microsecond), res.ByStatus)
 
-	var winnersDone, emailsDone time.Time
 	if s.Event() {
 		res.NotifierRunning = Running(st.Procs, "notifier")
-		winnersDone, emailsDone = waitForConsequences(ctx, st, res, prefix, began, min(s.Stock, int64(res.DistinctAccepted)))
+		waitForConsequences(ctx, st, res, prefix, smp, began, min(s.Stock, int64(res.DistinctAccepted)))
 		if after, err := st.Client.Stats(ctx); err == nil {
 			res.AdminWinners = after.Winners - before.Winners
 		}
 	}
 	samples := smp.stop()
+	res.BusyCPU = float64(MachineBusyTicks()-busy0) / clockTicks
+	if consumer1, err := st.Consumer.Consumer(ctx, kafka.TopicApplications); err == nil && consumerErr == nil && consumer1.Batches > consumer0.Batches {
+		res.Batches = consumer1.Batches - consumer0.Batches
+		res.MeanBatch = (consumer1.BatchMessages - consumer0.BatchMessages) / res.Batches
+		res.MeanBatchTime = (consumer1.BatchSeconds - consumer0.BatchSeconds) / res.Batches
+	}
 	profWG.Wait()
 	res.Notes = append(res.Notes, profErr...)
-	// The sampler may have seen the last winner persisted before the wait loop began.
-	for _, p := range samples.winners {
-		if t := smp.t0.Add(time.Duration(p.T * float64(time.Second))); p.V >= float64(res.Winners) && res.Winners > 0 {
-			if winnersDone.IsZero() || t.Before(winnersDone) {
-				winnersDone = t
-			}
-			break
-		}
-	}
-	if !emailsDone.IsZero() && !winnersDone.IsZero() {
-		res.EmailsAfterDecisions = emailsDone.Sub(winnersDone)
-	}
 
 	for _, p := range st.Procs {
 		u := ReadUsage(p)
+		if u.CPUTicks < cpu0[p.Name].CPUTicks {
+			// The process was replaced during the scenario.
+			res.Notes = append(res.Notes, p.Name+" restarted during the scenario: its CPU and RSS are partial")
+			u.CPUTicks = cpu0[p.Name].CPUTicks
+		}
 		peak := u.HWMKiB
 		if !peakReset || samples.maxRSS[p.Name] > peak {
 			peak = max(peak, samples.maxRSS[p.Name])
@@ -266,12 +330,18 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 	res.Procs = append(res.Procs, ProcResult{Name: "bench (load generator)",
 		CPUSeconds: float64(self.CPUTicks-smp.selfCPU0.CPUTicks) / clockTicks, PeakRSSMiB: float64(self.RSSKiB) / 1024})
 
+	res.OtherCPU = res.BusyCPU
+	for _, p := range res.Procs {
+		res.OtherCPU -= p.CPUSeconds
+	}
+	res.OtherCPU = max(res.OtherCPU, 0)
+
 	offset := smp.t0.Sub(began).Seconds()
 	for _, p := range samples.lag {
 		res.LagSeries = append(res.LagSeries, Point{T: p.T + offset, V: p.V})
 		res.MaxLag = max(res.MaxLag, int64(p.V))
 	}
-	for _, p := range samples.persisted {
+	for _, p := range samples.decided {
 		res.PersistedSeries = append(res.PersistedSeries, Point{T: p.T + offset, V: p.V})
 	}
 	res.PeakPersistRate = peakRate(res.PersistedSeries, time.Second)
@@ -280,7 +350,7 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 
 // mintAttempts signs one token per participant (before the clock starts),
 // adds the duplicates and invalid tokens, and shuffles.
-func mintAttempts(minter *token.Codec, s Scenario, prefix string) ([]Attempt, error) {
+func mintAttempts(minter Minter, s Scenario, prefix string) ([]Attempt, error) {
 	now := time.Now()
 	attempts := make([]Attempt, 0, s.Requests())
 	for i := 0; i < s.Participants; i++ {
@@ -365,7 +435,7 @@ func summarizeOutcomes(res *Result, s Scenario, attempts []Attempt, outcomes []O
 		res.Throughput = float64(answered) / res.Elapsed.Seconds()
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res.latencies = lat
+	res.LatencyCDF = cdf(lat, 400)
 	res.P50, res.P95, res.P99 = quantile(lat, 0.50), quantile(lat, 0.95), quantile(lat, 0.99)
 	if len(lat) > 0 {
 		res.Max = lat[len(lat)-1]
@@ -374,6 +444,20 @@ func summarizeOutcomes(res *Result, s Scenario, attempts []Attempt, outcomes []O
 	for i := 0; i < n; i++ {
 		res.RateSeries = append(res.RateSeries, Point{T: (time.Duration(i)*bucket + bucket/2).Seconds(), V: float64(buckets[i]) / bucket.Seconds()})
 	}
+}
+
+// cdf samples the distribution of sorted latencies at about n points
+// (T: milliseconds, V: share answered in percent).
+func cdf(sorted []time.Duration, n int) []Point {
+	if len(sorted) == 0 {
+		return nil
+	}
+	out := make([]Point, 0, n+1)
+	for i := 0; i <= n; i++ {
+		idx := min(i*(len(sorted)-1)/n, len(sorted)-1)
+		out = append(out, Point{T: float64(sorted[idx]) / float64(time.Millisecond), V: 100 * float64(idx+1) / float64(len(sorted))})
+	}
+	return out
 }
 
 // quantile of sorted values, nearest rank.
@@ -385,63 +469,97 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// waitForConsequences follows the round after the last answer: every 202'd
-// participant's decision in MySQL, then every winner's email in Mailpit. It
-// returns when it first saw all wantWinners winners persisted and when it saw
-// all their emails (zero when that did not happen).
-func waitForConsequences(ctx context.Context, st *Stack, res *Result, prefix string, began time.Time, wantWinners int64) (winnersDone, emailsDone time.Time) {
+// waitForConsequences waits, after the last answer, until MySQL holds a
+// decision for every distinct 202'd participant and Mailpit every winner's
+// email. The moments are then read from the data itself, not from when the
+// polls happened to look: decided_at is stamped by stock-consumer as it
+// decides a batch, right before that batch's multi-row INSERT, and Mailpit
+// stamps each message as it receives it. The machine's clock is shared.
+func waitForConsequences(ctx context.Context, st *Stack, res *Result, prefix string, smp *sampler, began time.Time, wantWinners int64) {
 	want := int64(res.DistinctAccepted)
+	like := prefix + "-"
 	deadline := time.Now().Add(st.Settle)
+	lastCount := time.Time{}
 	for {
-		total, winners, err := st.Decisions.Count(ctx, prefix+"-")
-		now := time.Now()
-		if err == nil {
-			res.Persisted, res.Winners = total, winners
-			if winners >= wantWinners && winnersDone.IsZero() {
-				winnersDone = now
-			}
-			if total >= want {
-				res.PersistedAll = true
-				res.PersistAfterLast202 = max(0, now.Sub(began)-res.Last202)
-				break
+		// The consumer's decision counter is free to read; MySQL is counted
+		// once the counter says the work is done (or every 2 s in case the
+		// counter misses something, e.g. after a consumer restart).
+		if smp.decidedSoFar() >= float64(want) || time.Since(lastCount) > 2*time.Second {
+			lastCount = time.Now()
+			if total, err := st.Decisions.Count(ctx, like); err == nil {
+				res.Persisted = total
+				if total >= want {
+					res.PersistedAll = true
+					break
+				}
 			}
 		}
-		if now.After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d decisions persisted %s after the last answer", res.Persisted, want, st.Settle))
-			return winnersDone, time.Time{}
+			return
 		}
-		sleep(ctx, 50*time.Millisecond)
+		sleep(ctx, sampleEvery)
 	}
+	last202 := began.Add(res.Last202)
+	winners, err := st.Decisions.Winners(ctx, like)
+	if err != nil {
+		res.Notes = append(res.Notes, "count winners: "+err.Error())
+		return
+	}
+	res.Winners = winners
+	if winners != wantWinners {
+		res.Notes = append(res.Notes, fmt.Sprintf("winners %d, expected exactly %d", winners, wantWinners))
+	}
+	first, last, err := st.Decisions.DecidedSpan(ctx, like, false)
+	if err != nil {
+		res.Notes = append(res.Notes, "decided_at span: "+err.Error())
+		return
+	}
+	if d := time.Since(last); d < -time.Minute || d > time.Hour {
+		res.Notes = append(res.Notes, fmt.Sprintf("decided_at %s is far from this machine's clock: persistence times not derived", last))
+		return
+	}
+	// Negative when the last decision was stamped before the last 202 reached
+	// the client (its answer waited in the queues of nginx and the gateway).
+	res.PersistAfterLast202 = last.Sub(last202)
+	// A span this short is one or two batches: no rate to speak of.
+	if span := last.Sub(first); span >= 200*time.Millisecond {
+		res.PersistRate = float64(res.Persisted) / span.Seconds()
+	}
+	_, winnersDecided, err := st.Decisions.DecidedSpan(ctx, like, true)
+	if err != nil || winners == 0 {
+		return
+	}
+
 	if !res.NotifierRunning {
 		res.Notes = append(res.Notes, "notifier is not running: no winner emails to wait for")
-		return winnersDone, time.Time{}
+		return
 	}
 	deadline = time.Now().Add(st.EmailWait)
+	mail := MailpitSearch{URL: st.Mailpit.URL, HTTP: st.Mailpit.HTTP}
 	query := "to:" + prefix
 	for {
-		n, err := st.Mailpit.Count(ctx, query)
-		now := time.Now()
+		n, newest, err := mail.Newest(ctx, query)
 		if err == nil {
 			res.Emails = n
-			if int64(n) >= res.Winners {
+			if int64(n) >= winners {
 				res.EmailsAll = true
-				res.EmailsAfterLast202 = max(0, now.Sub(began)-res.Last202)
-				emailsDone = now
+				res.EmailsAfterDecisions = newest.Sub(winnersDecided)
+				res.EmailsAfterLast202 = newest.Sub(last202)
 				break
 			}
 		}
-		if now.After(deadline) || ctx.Err() != nil {
-			res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d winner emails in Mailpit %s after the decisions", res.Emails, res.Winners, st.EmailWait))
-			return winnersDone, time.Time{}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d winner emails in Mailpit %s after the decisions", res.Emails, winners, st.EmailWait))
+			return
 		}
-		sleep(ctx, 100*time.Millisecond)
+		sleep(ctx, sampleEvery)
 	}
 	// A duplicate email would show up right after; look once more.
 	sleep(ctx, 500*time.Millisecond)
-	if n, err := st.Mailpit.Count(ctx, query); err == nil {
+	if n, _, err := mail.Newest(ctx, query); err == nil {
 		res.Emails = n
 	}
-	return winnersDone, emailsDone
 }
 
 // peakRate is the fastest growth of a cumulative series over any window of at
@@ -462,25 +580,31 @@ func peakRate(series []Point, w time.Duration) float64 {
 	return best
 }
 
-// sampler follows the consumer's lag, the persisted count and every process's
-// RSS every 250 ms while a scenario runs.
+// sampler follows the consumer's lag and decision counter and every
+// process's RSS every 250 ms while a scenario runs. It reads only cheap
+// sources (/metrics, /proc), so sampling does not load MySQL.
 type sampler struct {
 	cancel   context.CancelFunc
 	done     chan samples
 	t0       time.Time
 	selfCPU0 Usage
+	decided  atomic.Uint64 // math.Float64bits of decisions since the start
 }
 
 type samples struct {
-	lag, persisted, winners []Point
-	maxRSS         map[string]uint64
+	lag, decided []Point
+	maxRSS       map[string]uint64
 }
 
 const sampleEvery = 250 * time.Millisecond
 
-func startSampler(ctx context.Context, st *Stack, s Scenario, prefix string) *sampler {
+func startSampler(ctx context.Context, st *Stack) *sampler {
 	ctx, cancel := context.WithCancel(ctx)
 	sm := &sampler{cancel: cancel, done: make(chan samples, 1), t0: time.Now(), selfCPU0: ReadUsage(Proc{PID: os.Getpid()})}
+	base := -1.0
+	if f, err := st.Consumer.Consumer(ctx, kafka.TopicApplications); err == nil {
+		base = f.Decisions
+	}
 	go func() {
 		out := samples{maxRSS: map[string]uint64{}}
 		t := time.NewTicker(sampleEvery)
@@ -489,12 +613,11 @@ func startSampler(ctx context.Context, st *Stack, s Scenario, prefix string) *sa
 			now := time.Since(sm.t0).Seconds()
 			if f, err := st.Consumer.Consumer(ctx, kafka.TopicApplications); err == nil {
 				out.lag = append(out.lag, Point{T: now, V: float64(f.Lag)})
-			}
-			if s.Event() {
-				if total, winners, err := st.Decisions.Count(ctx, prefix+"-"); err == nil {
-					out.persisted = append(out.persisted, Point{T: now, V: float64(total)})
-					out.winners = append(out.winners, Point{T: now, V: float64(winners)})
+				if base < 0 || f.Decisions < base {
+					base = f.Decisions // first good scrape, or the consumer restarted
 				}
+				out.decided = append(out.decided, Point{T: now, V: f.Decisions - base})
+				sm.decided.Store(math.Float64bits(f.Decisions - base))
 			}
 			for _, p := range st.Procs {
 				out.maxRSS[p.Name] = max(out.maxRSS[p.Name], ReadUsage(p).RSSKiB)
@@ -509,6 +632,9 @@ func startSampler(ctx context.Context, st *Stack, s Scenario, prefix string) *sa
 	}()
 	return sm
 }
+
+// decidedSoFar is the consumer's new decisions since the sampler started.
+func (sm *sampler) decidedSoFar() float64 { return math.Float64frombits(sm.decided.Load()) }
 
 func (sm *sampler) stop() samples {
 	sm.cancel()

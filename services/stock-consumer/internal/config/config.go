@@ -37,7 +37,7 @@ func Load(e *config.Env) (Config, error) {
 		ApplicationsTopic: e.String("FAREWELL_APPLICATIONS_TOPIC", kafka.TopicApplications),
 		DecisionsTopic:    e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		AdminTopic:        e.String("FAREWELL_ADMIN_TOPIC", kafka.TopicAdmin),
-		MaxBatch:          e.Int("FAREWELL_CONSUMER_MAX_BATCH", 2000),
+		MaxBatch:          e.Int("FAREWELL_CONSUMER_MAX_BATCH", 5000),
 		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 30*time.Second),
 		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
 	}

@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvelopeCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"accepted", `{"status":202,"code":"OK","message":"x","result":{"status":"PENDING"}}`, "OK"},
+		{"closed", `{"status":409,"code":"EVENT_CLOSED","message":"sold out"}`, "EVENT_CLOSED"},
+		{"unknown code", `{"status":418,"code":"TEAPOT"}`, "TEAPOT"},
+		{"html", `<html>bad gateway</html>`, "NON_JSON"},
+		{"cut off", `{"status":500,"code":"SERV`, "NON_JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := envelopeCode([]byte(tt.body)); got != tt.want {
+				t.Fatalf("envelopeCode(%s) = %q, want %q", tt.body, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	t.Parallel()
+	var sorted []time.Duration
+	for i := 1; i <= 100; i++ {
+		sorted = append(sorted, time.Duration(i)*time.Millisecond)
+	}
+	tests := []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.50, 50 * time.Millisecond},
+		{0.95, 95 * time.Millisecond},
+		{0.99, 99 * time.Millisecond},
+		{1, 100 * time.Millisecond},
+		{0, time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := quantile(sorted, tt.q); got != tt.want {
+			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if got := quantile(nil, 0.5); got != 0 {
+		t.Errorf("quantile(nil) = %v, want 0", got)
+	}
+}
+
+func TestPeakRate(t *testing.T) {
+	t.Parallel()
+	// 0 for a second, then 3,000 in one second, then flat.
+	series := []Point{{0, 0}, {0.5, 0}, {1, 0}, {1.5, 1500}, {2, 3000}, {2.5, 3000}, {3, 3000}}
+	if got := peakRate(series, time.Second); got != 3000 {
+		t.Fatalf("peakRate = %v, want 3000", got)
+	}
+	if got := peakRate(series[:2], time.Second); got != 0 {
+		t.Fatalf("peakRate of a short series = %v, want 0", got)
+	}
+}
+
+func TestMedianSkipsUnmeasured(t *testing.T) {
+	t.Parallel()
+	if got := median([]float64{3, math.NaN(), 1, 2}); got != 2 {
+		t.Fatalf("median = %v, want 2", got)
+	}
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Fatalf("median of four = %v, want 2.5", got)
+	}
+	if got := median([]float64{math.NaN()}); !math.IsNaN(got) {
+		t.Fatalf("median of nothing measured = %v, want NaN", got)
+	}
+}
+
+func TestMintAttemptsShape(t *testing.T) {
+	t.Parallel()
+	s := Scenario{Name: "herd", Path: ApplyPath, Participants: 1000, Duplicates: 0.1, Invalid: 0.05}
+	attempts, err := mintAttempts(fakeMinter{}, s, "bx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts) != 1150 || len(attempts) != s.Requests() {
+		t.Fatalf("attempts = %d, Requests() = %d, want 1150", len(attempts), s.Requests())
+	}
+	distinct, invalid := map[string]bool{}, 0
+	for _, a := range attempts {
+		if a.Invalid {
+			invalid++
+			continue
+		}
+		distinct[a.Email] = true
+	}
+	if len(distinct) != 1000 || invalid != 50 {
+		t.Fatalf("distinct participants %d, invalid %d; want 1000 and 50", len(distinct), invalid)
+	}
+}
+
+type fakeMinter struct{}
+
+func (fakeMinter) Mint(email string, _ time.Time) (string, error) {
+	return "tok." + email + ".sig", nil
+}
+
+func TestWriteMarkdownKeepsHandWrittenText(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "benchmarks.md")
+	doc := "# Benchmarks\n\nintro\n\n" + beginMarker + "\nold figures\n" + endMarker + "\n\n## Analysis\n\nkept\n"
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{Machine: Machine{CPU: "test cpu", NProc: 2}, Scenarios: []Scenario{{Name: "limit", Path: "/bench/bare", Participants: 10, Conns: 2}},
+		Runs: [][]*Result{{{Scenario: "limit", Bare: true, Requests: 10, Throughput: 100, ByStatus: map[string]int{"202 OK": 10}}}}}
+	if err := r.WriteMarkdown(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(raw)
+	for _, want := range []string{"intro", "## Analysis\n\nkept", "test cpu", "| limit | 10 | 100 |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "old figures") || strings.Count(got, beginMarker) != 1 {
+		t.Errorf("generated section not replaced exactly once:\n%s", got)
+	}
+}
