@@ -296,7 +296,34 @@ func (r *Run) RetryUnanswered(ctx context.Context) error {
 		return ctx.Err()
 	case <-time.After(grace + time.Second):
 	}
-	return r.Fire(ctx, HerdSpec{Phase: "after-grace", Order: stranded, Concurrency: 64}, nil)
+	if err := r.Fire(ctx, HerdSpec{Phase: "after-grace", Order: stranded, Concurrency: 64}, nil); err != nil {
+		return err
+	}
+	// A retry cannot take an admission over once the event is sold out (the
+	// gateways answer from memory); stock-consumer decides such admissions
+	// itself after FAREWELL_STRANDED_AFTER. Wait for that.
+	strandedAfter := 20 * time.Second
+	if v := r.S.Env["FAREWELL_STRANDED_AFTER"]; v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			strandedAfter = d
+		}
+	}
+	deadline := time.Now().Add(strandedAfter + 5*time.Second)
+	for time.Now().Before(deadline) {
+		left, err := r.stranded(ctx)
+		if err != nil || len(left) == 0 {
+			if err == nil {
+				r.Event("stranded admissions decided by stock-consumer")
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // stranded lists participants with an admission marker in Redis but no

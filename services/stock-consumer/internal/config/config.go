@@ -20,7 +20,7 @@ type Config struct {
 	MaxBatch          int
 	// StrandedAfter is how long an admission may stay unpublished before
 	// stock-consumer decides it itself; it must exceed the gateways'
-	// admission grace (15 s by default).
+	// admission grace plus publish timeout (15 s + 3 s by default).
 	StrandedAfter time.Duration
 	// FaultPoint, for chaos tests only, makes the process exit at that step
 	// of the first batch it handles ("after-decide", "after-persist", "after-publish").
@@ -38,7 +38,7 @@ func Load(e *config.Env) (Config, error) {
 		DecisionsTopic:    e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		AdminTopic:        e.String("FAREWELL_ADMIN_TOPIC", kafka.TopicAdmin),
 		MaxBatch:          e.Int("FAREWELL_CONSUMER_MAX_BATCH", 5000),
-		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 30*time.Second),
+		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 20*time.Second),
 		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
