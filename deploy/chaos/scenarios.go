@@ -498,8 +498,9 @@ func redisFlush(ctx context.Context, s *Stack, z Size) (*Run, error) {
 
 // redisFlushThenAdmin: Redis loses the event, and an operator who sees the
 // stock at 0 sets it again before stock-consumer's rebuild (which runs at
-// most a second later). MySQL already holds a sold-out event, so newcomers
-// must all lose.
+// most a second later). The gateway must refuse (503) until the event is
+// restored from MySQL, so the operator retries, as Retry-After says; MySQL
+// already holds a sold-out event, so newcomers must all lose.
 func redisFlushThenAdmin(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	nA, nB := z.n(400, 100), z.n(200, 50)
 	stock := int64(nA * 3 / 4)
@@ -527,9 +528,21 @@ func redisFlushThenAdmin(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	}
 	r.Event("deleted %d keys farewell:{%s}:*", deleted, s.EventID)
 	r.FaultUndone()
-	if err := s.API.SetStock(ctx, r.WinnersBefore+r.Stock); err != nil {
-		return r, err
+	refused := 0
+	for {
+		err := s.API.SetStock(ctx, r.WinnersBefore+r.Stock)
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "503") || refused >= 100 {
+			return r, err
+		}
+		refused++
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return r, err
+		}
 	}
+	r.Event("the admin's stock change was refused with 503 %d time(s) until the event was restored", refused)
 	if err := s.API.OpenWindow(ctx, 24*time.Hour); err != nil {
 		return r, err
 	}

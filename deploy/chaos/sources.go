@@ -93,7 +93,7 @@ type counters struct {
 }
 
 func (s *Stack) redisCounters(ctx context.Context) (counters, error) {
-	vals, err := s.Redis.MGet(ctx, s.Keys.Total, s.Keys.Remaining, s.Keys.Winners, s.Keys.Losers).Result()
+	vals, err := s.Redis.MGet(ctx, s.Keys.Total, s.Keys.Remaining, s.Keys.Winners, s.Keys.Losers, s.Keys.State).Result()
 	if err != nil {
 		return counters{}, fmt.Errorf("redis: %w", err)
 	}
@@ -102,7 +102,7 @@ func (s *Stack) redisCounters(ctx context.Context) (counters, error) {
 		n, _ := strconv.ParseInt(str, 10, 64)
 		return n
 	}
-	return counters{Total: num(vals[0]), Remaining: num(vals[1]), Winners: num(vals[2]), Losers: num(vals[3]), Exists: vals[0] != nil}, nil
+	return counters{Total: num(vals[0]), Remaining: num(vals[1]), Winners: num(vals[2]), Losers: num(vals[3]), Exists: vals[4] != nil}, nil
 }
 
 // DeleteEventKeys deletes every farewell:{event}:* key (SCAN, then DEL) and

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -203,7 +202,7 @@ func TestApplyPublishesOnceAndRejectsDuplicates(t *testing.T) {
 	expect(t, resp, env, http.StatusNotFound, gwhttp.CodeApplicationNotFound)
 
 	// Exactly one message reached Kafka, carrying the email as key.
-	msgs := readAll(t, g.brokers, g.appsTopic, 2*time.Second)
+	msgs := testinfra.ReadUntilIdle(t, g.brokers, g.appsTopic, 2*time.Second)
 	if len(msgs) != 1 || string(msgs[0].Key) != "alice@example.com" {
 		t.Fatalf("kafka got %d messages: %v", len(msgs), msgs)
 	}
@@ -246,7 +245,7 @@ func TestConcurrentDuplicateAppliesAdmitOnce(t *testing.T) {
 	if accepted != 1 {
 		t.Fatalf("accepted %d of 20 concurrent duplicates, want 1", accepted)
 	}
-	if n := len(readAll(t, g.brokers, g.appsTopic, 2*time.Second)); n != 1 {
+	if n := len(testinfra.ReadUntilIdle(t, g.brokers, g.appsTopic, 2*time.Second)); n != 1 {
 		t.Fatalf("kafka messages = %d, want 1", n)
 	}
 }
@@ -383,33 +382,7 @@ func TestAdminStockAndFigures(t *testing.T) {
 		t.Fatalf("figures = %+v (%s)", st, env.Result)
 	}
 	// Both stock changes were announced for stock-consumer to persist.
-	if n := len(readAll(t, g.brokers, g.admTopic, 2*time.Second)); n != 2 {
+	if n := len(testinfra.ReadUntilIdle(t, g.brokers, g.admTopic, 2*time.Second)); n != 2 {
 		t.Fatalf("admin messages = %d, want 2", n)
-	}
-}
-
-// readAll reads partition 0 of topic until it is quiet for idle.
-func readAll(t *testing.T, brokers []string, topic string, idle time.Duration) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	c, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	var out []*sarama.ConsumerMessage
-	for {
-		select {
-		case m := <-pc.Messages():
-			out = append(out, m)
-		case <-time.After(idle):
-			return out
-		}
 	}
 }

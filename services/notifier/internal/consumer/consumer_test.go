@@ -260,11 +260,11 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	good := uniqueEmail()
 	e.publish(t, e.decisionsTopic, good, decision(eventID, good, farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS, 2))
 
-	smtpDead := readTopic(t, e.brokers, kafka.DeadLetter(e.decisionsTopic), 1)[0]
-	if string(smtpDead.Key) != badAddress || header(smtpDead, kafka.HeaderDLQTopic) != e.decisionsTopic {
-		t.Fatalf("dead letter key %q source %q", smtpDead.Key, header(smtpDead, kafka.HeaderDLQTopic))
+	smtpDead := testinfra.ReadMessages(t, e.brokers, kafka.DeadLetter(e.decisionsTopic), 1)[0]
+	if string(smtpDead.Key) != badAddress || testinfra.Header(smtpDead, kafka.HeaderDLQTopic) != e.decisionsTopic {
+		t.Fatalf("dead letter key %q source %q", smtpDead.Key, testinfra.Header(smtpDead, kafka.HeaderDLQTopic))
 	}
-	if reason := header(smtpDead, kafka.HeaderDLQReason); !strings.Contains(reason, mail.ErrPermanent.Error()) {
+	if reason := testinfra.Header(smtpDead, kafka.HeaderDLQReason); !strings.Contains(reason, mail.ErrPermanent.Error()) {
 		t.Fatalf("x-dlq-reason = %q, want a permanent SMTP failure", reason)
 	}
 	var back farewellv1.ApplicationDecided
@@ -276,10 +276,10 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 		t.Fatal("the claim of a dead-lettered email was not released")
 	}
 
-	codeDead := readTopic(t, e.brokers, kafka.DeadLetter(e.codesTopic), 2)
+	codeDead := testinfra.ReadMessages(t, e.brokers, kafka.DeadLetter(e.codesTopic), 2)
 	reasons := map[string]string{}
 	for _, m := range codeDead {
-		reasons[string(m.Key)] = header(m, kafka.HeaderDLQReason)
+		reasons[string(m.Key)] = testinfra.Header(m, kafka.HeaderDLQReason)
 	}
 	if !strings.Contains(reasons["garbage"], "undecodable") || !strings.Contains(reasons["future"], "unknown schema_version 2") {
 		t.Fatalf("dead-letter reasons = %q", reasons)
@@ -400,44 +400,6 @@ func createTopic(t *testing.T, brokers []string, name string) {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
 	t.Cleanup(func() { _ = admin.DeleteTopic(name); _ = admin.Close() })
-}
-
-// readTopic reads n messages from partition 0 of topic with a plain sarama
-// consumer, independent of the code under test.
-func readTopic(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	c, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	var out []*sarama.ConsumerMessage
-	timeout := time.After(15 * time.Second)
-	for len(out) < n {
-		select {
-		case m := <-pc.Messages():
-			out = append(out, m)
-		case <-timeout:
-			t.Fatalf("read %d of %d messages from %s within 15s", len(out), n, topic)
-		}
-	}
-	return out
-}
-
-func header(m *sarama.ConsumerMessage, key string) string {
-	for _, h := range m.Headers {
-		if string(h.Key) == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {

@@ -87,7 +87,7 @@ func TestBadAdminMessagesGoToTheDeadLetterTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dead := readTopic(t, e.brokers, dlq, len(bad))
+	dead := testinfra.ReadMessages(t, e.brokers, dlq, len(bad))
 	for i, b := range bad {
 		m := dead[i]
 		if string(m.Key) != b.key || string(m.Value) != string(b.value) {
@@ -117,7 +117,7 @@ func TestBadAdminMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	if err := e.producer.Publish(ctx, kafka.Message{Topic: e.appsTopic, Key: string(app.Key), Value: app.Value}); err != nil {
 		t.Fatal(err)
 	}
-	decided := readTopic(t, e.brokers, e.decTopic, 1)
+	decided := testinfra.ReadMessages(t, e.brokers, e.decTopic, 1)
 	var d farewellv1.ApplicationDecided
 	if err := proto.Unmarshal(decided[0].Value, &d); err != nil || d.GetEmail() != "after-poison@example.com" {
 		t.Fatalf("decision after the poison = %v, %v", d.GetEmail(), err)

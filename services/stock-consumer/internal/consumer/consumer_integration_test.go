@@ -379,7 +379,7 @@ func TestGroupEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	decisions := readTopic(t, e.brokers, e.decTopic, 10)
+	decisions := testinfra.ReadMessages(t, e.brokers, e.decTopic, 10)
 	winners := 0
 	for _, d := range decisions {
 		var m farewellv1.ApplicationDecided
@@ -402,7 +402,7 @@ func TestGroupEndToEnd(t *testing.T) {
 			t.Fatalf("unfair decision: %+v", r)
 		}
 	}
-	dead := readTopic(t, e.brokers, dlq, 1)
+	dead := testinfra.ReadMessages(t, e.brokers, dlq, 1)
 	reason := ""
 	for _, h := range dead[0].Headers {
 		if string(h.Key) == kafka.HeaderDLQReason {
@@ -427,32 +427,4 @@ func createTopic(t *testing.T, brokers []string, name string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = admin.DeleteTopic(name) })
-}
-
-// readTopic reads n messages from partition 0 of topic, failing after 30 s.
-func readTopic(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	c, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	var out []*sarama.ConsumerMessage
-	timeout := time.After(30 * time.Second)
-	for len(out) < n {
-		select {
-		case m := <-pc.Messages():
-			out = append(out, m)
-		case <-timeout:
-			t.Fatalf("read %d of %d messages from %s", len(out), n, topic)
-		}
-	}
-	return out
 }
