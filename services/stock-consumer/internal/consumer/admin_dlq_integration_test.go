@@ -104,7 +104,7 @@ func TestBadAdminMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		snap, err := e.repo.Snapshot(context.Background(), e.eventID)
-		if err == nil && snap.TotalStock == 2 {
+		if err == nil && snap.Settings.TotalStock == 2 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -28,7 +28,8 @@ const SchemaVersion = 1
 // Decider decides applications in Redis.
 type Decider interface {
 	Decide(ctx context.Context, eventID string, apps []decision.Application, now time.Time) ([]decision.Decision, error)
-	Restore(ctx context.Context, s store.Snapshot) (bool, error)
+	RestoreDecisions(ctx context.Context, eventID string, ds []decision.Decision) error
+	RestoreCounters(ctx context.Context, eventID string, s store.EventSettings, winners, losers int64) (bool, error)
 	Remaining(ctx context.Context, eventID string) (int64, error)
 	NeedsRestore(ctx context.Context, eventID string) (bool, error)
 	Stranded(ctx context.Context, eventID string, cutoff time.Time, limit int) ([]decision.Application, error)
@@ -39,7 +40,8 @@ type Repository interface {
 	SaveDecisions(ctx context.Context, ds []decision.Decision) error
 	SetStock(ctx context.Context, eventID string, total int64) error
 	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error
-	Snapshot(ctx context.Context, eventID string) (store.Snapshot, error)
+	Settings(ctx context.Context, eventID string) (store.EventSettings, error)
+	DecisionPage(ctx context.Context, eventID string, afterID int64, limit int) ([]decision.Decision, int64, error)
 }
 
 // Publisher publishes decisions and waits for their acknowledgements.
@@ -64,6 +66,7 @@ type Handler struct {
 	pub            Publisher
 	decisionsTopic string
 	adminTopic     string
+	rebuildPage    int
 	log            *slog.Logger
 	metrics        *metrics
 	// fault, when set, is called at each FaultPoint; a test build makes it
@@ -89,7 +92,10 @@ type metrics struct {
 type Options struct {
 	DecisionsTopic string
 	AdminTopic     string
-	Fault          func(FaultPoint)
+	// RebuildPage is how many rows a rebuild reads and writes at a time, so
+	// a large event is restored in bounded memory (default 5000).
+	RebuildPage int
+	Fault       func(FaultPoint)
 }
 
 // NewHandler wires a handler and registers its metrics.
@@ -114,6 +120,10 @@ func NewHandler(d Decider, r Repository, p Publisher, opts Options, log *slog.Lo
 			return nil, fmt.Errorf("register consumer metrics: %w", err)
 		}
 	}
+	rebuildPage := opts.RebuildPage
+	if rebuildPage <= 0 {
+		rebuildPage = 5000
+	}
 	if opts.DecisionsTopic == "" || opts.AdminTopic == "" {
 		return nil, errors.New("consumer: decisions and admin topics are required")
 	}
@@ -121,7 +131,7 @@ func NewHandler(d Decider, r Repository, p Publisher, opts Options, log *slog.Lo
 	if fault == nil {
 		fault = func(FaultPoint) {}
 	}
-	return &Handler{decider: d, repo: r, pub: p, decisionsTopic: opts.DecisionsTopic, adminTopic: opts.AdminTopic, log: log, metrics: m, fault: fault, now: time.Now}, nil
+	return &Handler{decider: d, repo: r, pub: p, decisionsTopic: opts.DecisionsTopic, adminTopic: opts.AdminTopic, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, now: time.Now}, nil
 }
 
 // HandleBatch dispatches on the batch's topic (a batch comes from one partition).
@@ -198,19 +208,38 @@ func (h *Handler) decideEvent(ctx context.Context, eb decision.EventBatch) error
 	return nil
 }
 
-// rebuild restores an event's Redis state from MySQL, the source of truth.
+// rebuild restores an event's Redis state from MySQL, the source of truth:
+// decisions page by page, then the counters (which mark the state loaded).
 func (h *Handler) rebuild(ctx context.Context, eventID string) error {
-	snap, err := h.repo.Snapshot(ctx, eventID)
+	start := time.Now()
+	settings, err := h.repo.Settings(ctx, eventID)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", eventID, err)
 	}
-	restored, err := h.decider.Restore(ctx, snap)
+	var winners, losers, after int64
+	for {
+		page, last, err := h.repo.DecisionPage(ctx, eventID, after, h.rebuildPage)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", eventID, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if err := h.decider.RestoreDecisions(ctx, eventID, page); err != nil {
+			return fmt.Errorf("rebuild %s: %w", eventID, err)
+		}
+		w, l := decision.Count(page)
+		winners += w
+		losers += l
+		after = last
+	}
+	restored, err := h.decider.RestoreCounters(ctx, eventID, settings, winners, losers)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", eventID, err)
 	}
 	h.metrics.rebuilds.Inc()
-	h.log.Warn("event state rebuilt in redis from mysql", "event", eventID,
-		"total_stock", snap.TotalStock, "decisions", len(snap.Decisions), "counters_restored", restored)
+	h.log.Warn("event state rebuilt in redis from mysql", "event", eventID, "total_stock", settings.TotalStock,
+		"winners", winners, "losers", losers, "counters_restored", restored, "took", time.Since(start).String())
 	return nil
 }
 

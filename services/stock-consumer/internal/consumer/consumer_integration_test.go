@@ -64,7 +64,8 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { _ = e.producer.Close() })
 	e.handler, err = consumer.NewHandler(e.decider, e.repo, e.producer,
-		consumer.Options{DecisionsTopic: e.decTopic, AdminTopic: e.admTopic}, log, prometheus.NewRegistry())
+		// A tiny rebuild page makes every rebuild in these tests span several pages.
+		consumer.Options{DecisionsTopic: e.decTopic, AdminTopic: e.admTopic, RebuildPage: 2}, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("handler: %v", err)
 	}

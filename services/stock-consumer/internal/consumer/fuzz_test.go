@@ -72,8 +72,12 @@ func (r *recordingRepo) SetWindow(context.Context, string, time.Time, time.Time)
 	r.windows++
 	return nil
 }
-func (r *recordingRepo) Snapshot(context.Context, string) (store.Snapshot, error) {
-	return store.Snapshot{}, nil
+func (r *recordingRepo) Settings(context.Context, string) (store.EventSettings, error) {
+	return store.EventSettings{}, nil
+}
+
+func (r *recordingRepo) DecisionPage(context.Context, string, int64, int) ([]decision.Decision, int64, error) {
+	return nil, 0, nil
 }
 
 type noDecider struct{}
@@ -81,9 +85,12 @@ type noDecider struct{}
 func (noDecider) Decide(context.Context, string, []decision.Application, time.Time) ([]decision.Decision, error) {
 	return nil, errors.New("the admin topic must not decide applications")
 }
-func (noDecider) Restore(context.Context, store.Snapshot) (bool, error) { return false, nil }
-func (noDecider) Remaining(context.Context, string) (int64, error)      { return 0, nil }
-func (noDecider) NeedsRestore(context.Context, string) (bool, error)    { return false, nil }
+func (noDecider) RestoreDecisions(context.Context, string, []decision.Decision) error { return nil }
+func (noDecider) RestoreCounters(context.Context, string, store.EventSettings, int64, int64) (bool, error) {
+	return false, nil
+}
+func (noDecider) Remaining(context.Context, string) (int64, error)   { return 0, nil }
+func (noDecider) NeedsRestore(context.Context, string) (bool, error) { return false, nil }
 func (noDecider) Stranded(context.Context, string, time.Time, int) ([]decision.Application, error) {
 	return nil, nil
 }

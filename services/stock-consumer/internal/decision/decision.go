@@ -90,6 +90,18 @@ func SplitByEvent(apps []Application) []EventBatch {
 	return out
 }
 
+// Count counts winners and losers among ds, new or not.
+func Count(ds []Decision) (winners, losers int64) {
+	for _, d := range ds {
+		if d.Status == Success {
+			winners++
+		} else {
+			losers++
+		}
+	}
+	return winners, losers
+}
+
 // Winners counts the Success decisions that were new in this batch.
 func Winners(ds []Decision) (newWinners, newLosers int) {
 	for _, d := range ds {

@@ -109,6 +109,7 @@ type eventRow struct {
 }
 
 type applicationRow struct {
+	ID            int64
 	Email         string
 	Status        string
 	Rank          int64
@@ -117,37 +118,65 @@ type applicationRow struct {
 	DecidedAt     time.Time
 }
 
-// Snapshot reads everything needed to rebuild the event in Redis. An event
-// that was never configured yields a zero snapshot (no stock).
-func (r *Repository) Snapshot(ctx context.Context, eventID string) (Snapshot, error) {
-	s := Snapshot{EventID: eventID}
+// Settings reads the event's configuration; an event that was never
+// configured has no stock.
+func (r *Repository) Settings(ctx context.Context, eventID string) (EventSettings, error) {
 	var ev eventRow
 	err := r.db.WithContext(ctx).Raw("SELECT id, total_stock, opens_at, closes_at FROM events WHERE id = ?", eventID).Scan(&ev).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return s, fmt.Errorf("read event %s: %w", eventID, err)
+		return EventSettings{}, fmt.Errorf("read event %s: %w", eventID, err)
 	}
-	s.TotalStock = ev.TotalStock
+	s := EventSettings{TotalStock: ev.TotalStock}
 	if ev.OpensAt != nil {
 		s.OpensAt = *ev.OpensAt
 	}
 	if ev.ClosesAt != nil {
 		s.ClosesAt = *ev.ClosesAt
 	}
+	return s, nil
+}
+
+// DecisionPage returns up to limit decisions of the event with a row id
+// above afterID, in id order, and the last id returned (for the next page).
+func (r *Repository) DecisionPage(ctx context.Context, eventID string, afterID int64, limit int) ([]decision.Decision, int64, error) {
 	var rows []applicationRow
-	err = r.db.WithContext(ctx).Raw(
-		"SELECT email, status, `rank`, application_id, applied_at, decided_at FROM applications WHERE event_id = ? ORDER BY id", eventID).
-		Scan(&rows).Error
+	err := r.db.WithContext(ctx).Raw(
+		"SELECT id, email, status, `rank`, application_id, applied_at, decided_at FROM applications WHERE event_id = ? AND id > ? ORDER BY id LIMIT ?",
+		eventID, afterID, limit).Scan(&rows).Error
 	if err != nil {
-		return s, fmt.Errorf("read decisions of %s: %w", eventID, err)
+		return nil, afterID, fmt.Errorf("read decisions of %s: %w", eventID, err)
 	}
-	s.Decisions = make([]decision.Decision, 0, len(rows))
+	out := make([]decision.Decision, 0, len(rows))
 	for _, row := range rows {
-		s.Decisions = append(s.Decisions, decision.Decision{
+		out = append(out, decision.Decision{
 			Application: decision.Application{EventID: eventID, Email: row.Email, ApplicationID: row.ApplicationID, AppliedAt: row.AppliedAt},
 			Status:      decision.Status(row.Status), Rank: row.Rank, DecidedAt: row.DecidedAt,
 		})
+		afterID = row.ID
 	}
-	return s, nil
+	return out, afterID, nil
+}
+
+// Snapshot reads the whole event at once (for tests and tools; the rebuild
+// pages through DecisionPage instead, to keep memory bounded).
+func (r *Repository) Snapshot(ctx context.Context, eventID string) (Snapshot, error) {
+	settings, err := r.Settings(ctx, eventID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	s := Snapshot{EventID: eventID, Settings: settings}
+	var after int64
+	for {
+		page, last, err := r.DecisionPage(ctx, eventID, after, 5000)
+		if err != nil {
+			return Snapshot{}, err
+		}
+		if len(page) == 0 {
+			return s, nil
+		}
+		s.Decisions = append(s.Decisions, page...)
+		after = last
+	}
 }
 
 // Counts returns winners and losers persisted for the event.

@@ -72,46 +72,51 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	return out, nil
 }
 
-// Snapshot is an event's persisted state, used to rebuild Redis.
+// Snapshot is an event's persisted state (tests read it whole; the rebuild
+// pages through it).
 type Snapshot struct {
-	EventID    string
+	EventID   string
+	Settings  EventSettings
+	Decisions []decision.Decision
+}
+
+// EventSettings is an event's configuration as persisted in MySQL.
+type EventSettings struct {
 	TotalStock int64
 	OpensAt    time.Time
 	ClosesAt   time.Time
-	Decisions  []decision.Decision
 }
 
-// Restore writes the snapshot's decisions and admission markers to Redis,
-// then restores the counters if they are still missing. It reports whether
-// the counters were restored by this call.
-func (d *Decider) Restore(ctx context.Context, s Snapshot) (bool, error) {
-	k := redisx.KeysFor(s.EventID)
-	const chunk = 1000
-	winners, losers := 0, 0
-	for start := 0; start < len(s.Decisions); start += chunk {
-		part := s.Decisions[start:min(start+chunk, len(s.Decisions))]
-		dec := make([]any, 0, 2*len(part))
-		for _, x := range part {
-			dec = append(dec, x.Email, string(x.Status)+":"+strconv.FormatInt(x.Rank, 10))
-			if x.Status == decision.Success {
-				winners++
-			} else {
-				losers++
-			}
-		}
-		pipe := d.rdb.Pipeline()
-		pipe.HSet(ctx, k.Decisions, dec...)
-		for _, x := range part {
-			pipe.HSetNX(ctx, k.Applied, x.Email, "P:"+strconv.FormatInt(x.AppliedAt.UnixMilli(), 10))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return false, fmt.Errorf("restore decisions of %s: %w", s.EventID, err)
-		}
+// RestoreDecisions writes persisted decisions and their admission markers
+// back to Redis (one pipelined round trip per call).
+func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []decision.Decision) error {
+	if len(ds) == 0 {
+		return nil
 	}
+	k := redisx.KeysFor(eventID)
+	dec := make([]any, 0, 2*len(ds))
+	for _, x := range ds {
+		dec = append(dec, x.Email, string(x.Status)+":"+strconv.FormatInt(x.Rank, 10))
+	}
+	pipe := d.rdb.Pipeline()
+	pipe.HSet(ctx, k.Decisions, dec...)
+	for _, x := range ds {
+		pipe.HSetNX(ctx, k.Applied, x.Email, "P:"+strconv.FormatInt(x.AppliedAt.UnixMilli(), 10))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("restore decisions of %s: %w", eventID, err)
+	}
+	return nil
+}
+
+// RestoreCounters sets the event's counters and marks its state loaded,
+// unless another process did it first. It reports whether this call did.
+func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s EventSettings, winners, losers int64) (bool, error) {
+	k := redisx.KeysFor(eventID)
 	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State}
 	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt)).Int()
 	if err != nil {
-		return false, fmt.Errorf("restore counters of %s: %w", s.EventID, err)
+		return false, fmt.Errorf("restore counters of %s: %w", eventID, err)
 	}
 	return n == 1, nil
 }
