@@ -528,13 +528,15 @@ func redisFlushThenAdmin(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	}
 	r.Event("deleted %d keys farewell:{%s}:*", deleted, s.EventID)
 	r.FaultUndone()
-	refused := 0
+	// The restore reads every row of the event, so it takes longer the
+	// larger the event is (seconds for a few hundred thousand rows).
+	refused, giveUp := 0, time.Now().Add(90*time.Second)
 	for {
 		err := s.API.SetStock(ctx, r.WinnersBefore+r.Stock)
 		if err == nil {
 			break
 		}
-		if !strings.Contains(err.Error(), "503") || refused >= 100 {
+		if !strings.Contains(err.Error(), "503") || time.Now().After(giveUp) {
 			return r, err
 		}
 		refused++
