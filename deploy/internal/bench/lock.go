@@ -136,20 +136,26 @@ func flockHolders(inode uint64) map[int]bool {
 
 // parentOf returns the parent pid from /proc/<pid>/stat, or 0.
 func parentOf(pid int) int {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name may contain spaces; fields restart after the last ')'.
-	s := string(raw)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(s[i+1:])
+	fields := statFields(pid)
 	if len(fields) < 2 {
 		return 0
 	}
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command name
+// (state is field 0, ppid 1, utime 11, stime 12), or nil.
+func statFields(pid int) []string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// The command name may contain spaces; fields restart after the last ')'.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }

@@ -149,17 +149,7 @@ func tree(pid int) []int {
 }
 
 func cpuTicks(pid int) uint64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	// After the name: state(0) ppid(1) ... utime(11) stime(12).
-	fields := strings.Fields(s[i+1:])
+	fields := statFields(pid)
 	if len(fields) < 13 {
 		return 0
 	}
