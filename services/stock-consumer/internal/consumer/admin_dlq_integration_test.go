@@ -2,14 +2,11 @@ package consumer_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/terning-farewell/farewell/pkg/kafka"
@@ -37,23 +34,7 @@ func TestBadAdminMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	dlq := kafka.DeadLetter(e.admTopic)
 	createTopic(t, e.brokers, dlq)
 	createTopic(t, e.brokers, kafka.DeadLetter(e.appsTopic))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	group, err := kafka.NewGroup(kafka.GroupConfig{
-		Brokers: e.brokers, GroupID: testinfra.UniqueName("g-"), ClientID: "test",
-		Topics: []string{e.appsTopic, e.admTopic}, MaxBatch: 100,
-	}, e.handler, e.producer, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- group.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("consumer group: %v", err)
-		}
-	})
+	ctx := e.runGroup()
 
 	admin := func(v uint32, event string, change any) []byte {
 		m := &farewellv1.EventAdminChanged{SchemaVersion: v, EventId: event}

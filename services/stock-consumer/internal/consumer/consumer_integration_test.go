@@ -345,23 +345,7 @@ func TestGroupEndToEnd(t *testing.T) {
 	e.setStock(3)
 	dlq := kafka.DeadLetter(e.appsTopic)
 	createTopic(t, e.brokers, dlq)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	group, err := kafka.NewGroup(kafka.GroupConfig{
-		Brokers: e.brokers, GroupID: testinfra.UniqueName("g-"), ClientID: "test",
-		Topics: []string{e.appsTopic, e.admTopic}, MaxBatch: 100,
-	}, e.handler, e.producer, log, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- group.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("group run: %v", err)
-		}
-	})
+	ctx := e.runGroup()
 
 	var msgs []kafka.Message
 	for i := 0; i < 10; i++ {
@@ -413,6 +397,30 @@ func TestGroupEndToEnd(t *testing.T) {
 	if reason == "" || string(dead[0].Value) != "not protobuf at all" {
 		t.Fatalf("dead letter = %q with reason %q", dead[0].Value, reason)
 	}
+}
+
+// runGroup runs the real consumer group on the env's topics until the test
+// ends, and returns a context for the test's own calls.
+func (e *env) runGroup() context.Context {
+	e.t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	group, err := kafka.NewGroup(kafka.GroupConfig{
+		Brokers: e.brokers, GroupID: testinfra.UniqueName("g-"), ClientID: "test",
+		Topics: []string{e.appsTopic, e.admTopic}, MaxBatch: 100,
+	}, e.handler, e.producer, log, prometheus.NewRegistry())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- group.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("group run: %v", err)
+		}
+	})
+	return ctx
 }
 
 func createTopic(t *testing.T, brokers []string, name string) {
