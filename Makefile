@@ -32,7 +32,7 @@ logs: ## Last 50 lines of every log; `make logs NAME=kafka` follows one
 # ---- checks ----
 
 # Every Go module of the workspace, tested one by one (go test does not cross modules).
-MODULES := pkg proto services/auth services/apply-gateway services/stock-consumer services/notifier deploy deploy/checks
+MODULES := pkg proto services/auth services/apply-gateway services/stock-consumer services/notifier tools test
 GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
 test: ## Start the stack if needed, then run every unit, integration and end-to-end test
@@ -46,46 +46,46 @@ test: ## Start the stack if needed, then run every unit, integration and end-to-
 	done; exit $$failed
 
 proto: ## Regenerate the Go code for proto/farewell/v1/*.proto
-	@deploy/scripts/proto.sh
+	@scripts/proto.sh
 
 proto-check: ## Fail when the committed generated code differs from the .proto files
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	deploy/scripts/proto.sh "$$tmp"; \
+	scripts/proto.sh "$$tmp"; \
 	if ! diff -ru "$$tmp/farewell/v1" proto/farewell/v1 --exclude='*.proto' --exclude='*_test.go' >"$$tmp/diff"; then \
 		cat "$$tmp/diff"; echo "generated protobuf code is stale: run 'make proto' and commit"; exit 1; \
 	fi; echo "proto: generated code matches the .proto files"
 
 lint: ## gofmt, go vet and golangci-lint over every module
-	@deploy/scripts/lint.sh $(MODULES)
+	@scripts/lint.sh $(MODULES)
 
 vuln: ## govulncheck (pinned) over every module
-	@deploy/scripts/vuln.sh $(MODULES)
+	@scripts/vuln.sh $(MODULES)
 
 # ---- fuzzing (docs/security.md) ----
 
 FUZZTIME ?= 10s
 
 fuzz: ## Every Go fuzz target for FUZZTIME (10s) each; prints the inputs tried
-	@deploy/scripts/fuzz.sh $(FUZZTIME)
+	@scripts/fuzz.sh $(FUZZTIME)
 
 fuzz-short: ## Every Go fuzz target for 3s each (part of make test)
-	@deploy/scripts/fuzz.sh 3s
+	@scripts/fuzz.sh 3s
 
 fuzz-api: ## schemathesis against the running stack through nginx, 50 cases per operation and phase
 	@$(STACK) up
-	@cd deploy && FAREWELL_REQUIRE_TOOLS=1 FAREWELL_FUZZ_EXAMPLES=$${FAREWELL_FUZZ_EXAMPLES:-50} \
+	@cd test && FAREWELL_REQUIRE_TOOLS=1 FAREWELL_FUZZ_EXAMPLES=$${FAREWELL_FUZZ_EXAMPLES:-50} \
 		go test -count=1 -v -timeout 30m -run '^TestSchemathesisFindsNothing$$' ./fuzzapi
 
 docker: ## Build the four service images (needs a Docker engine)
 	@deploy/docker/build.sh
 
 demo: ## Against the running stack: a herd of synthetic participants and a report
-	@go run ./deploy/cmd/demo $(ARGS)
+	@go run ./tools/cmd/demo $(ARGS)
 
 .PHONY: bench
 bench: ## Load runs (seed, herd, limit, drain) against the running stack under .run/stack.lock; writes docs/benchmarks.md
-	@go run ./deploy/cmd/bench $(ARGS)
+	@go run ./tools/cmd/bench $(ARGS)
 
 .PHONY: chaos
 chaos: ## Fault injection against the running stack, then invariant checks (ARGS="-scenario dup-storm,broker-outage"; -list)
-	@go run ./deploy/cmd/chaos $(ARGS)
+	@go run ./tools/cmd/chaos $(ARGS)

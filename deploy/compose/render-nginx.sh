@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders deploy/nginx/farewell.conf.template with deploy/compose/nginx.env into
 # deploy/nginx/compose.conf, the file docker-compose.yml mounts into its nginx container.
-# Run it after either input changes; deploy/checks (TestComposeNginxConfigIsCurrent) fails
+# Run it after either input changes; test/checks (TestComposeNginxConfigIsCurrent) fails
 # while the committed compose.conf differs from a fresh rendering.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

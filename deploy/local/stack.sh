@@ -476,7 +476,7 @@ start_kafka() {
 
 kafka_ready() { port_open "$KAFKA_PORT"; }
 
-# ensure_topics: every topic of pkg/kafka.Topics, via deploy/cmd/topics (idempotent).
+# ensure_topics: every topic of pkg/kafka.Topics, via tools/cmd/topics (idempotent).
 ensure_topics() {
 	local start out
 	start="$(now_ms)"
@@ -499,11 +499,11 @@ ensure_topics() {
 build_topics_tool() {
 	# The workspace build is the normal path; GOWORK=off covers a workspace in which some
 	# other module is still half-written.
-	(cd "$ROOT" && go build -o "$BIN/topics" ./deploy/cmd/topics) >>"$LOGS/build.log" 2>&1 && return 0
-	(cd "$ROOT/deploy" && GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=mod" go build -o "$BIN/topics" ./cmd/topics) \
+	(cd "$ROOT" && go build -o "$BIN/topics" ./tools/cmd/topics) >>"$LOGS/build.log" 2>&1 && return 0
+	(cd "$ROOT/tools" && GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=mod" go build -o "$BIN/topics" ./cmd/topics) \
 		>>"$LOGS/build.log" 2>&1 && return 0
 	show_log_tail "$LOGS/build.log"
-	die "could not build deploy/cmd/topics (see $LOGS/build.log)"
+	die "could not build tools/cmd/topics (see $LOGS/build.log)"
 }
 
 # --- mailpit

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every Go fuzz target for a bounded time, one target per `go test`
+# invocation (go test -fuzz takes one target at a time), and prints how many
+# inputs each one tried. A failing input is written by Go to the package's
+# testdata/fuzz/<FuzzName>/ and, once committed, stays a regression case.
+#
+#   scripts/fuzz.sh              # 10s per target (make fuzz)
+#   scripts/fuzz.sh 3s           # make test's short run (make fuzz-short)
+#   FUZZ_ONLY=FuzzVerify scripts/fuzz.sh 1m
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${1:-${FUZZTIME:-10s}}
+
+# module  package  target — keep in step with docs/security.md.
+targets=(
+	"pkg ./token FuzzVerify"
+	"pkg ./httpserver FuzzDecodeJSON"
+	"services/auth ./internal/codes FuzzNormalizeEmail"
+	"services/auth ./internal/http FuzzAuthRequest"
+	"services/apply-gateway ./internal/http FuzzAdminBody"
+	"services/stock-consumer ./internal/consumer FuzzDecodeApplication"
+	"services/stock-consumer ./internal/consumer FuzzAdminMessage"
+	"services/notifier ./internal/consumer FuzzCodeMessage"
+	"services/notifier ./internal/consumer FuzzDecisionMessage"
+)
+
+failed=0
+summary=()
+total=0
+for entry in "${targets[@]}"; do
+	read -r module pkg name <<<"$entry"
+	if [ -n "${FUZZ_ONLY:-}" ] && [ "$FUZZ_ONLY" != "$name" ]; then
+		continue
+	fi
+	echo "==> $name ($module $pkg, $fuzztime)"
+	log=$(mktemp)
+	if (cd "$module" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg") >"$log" 2>&1; then
+		status=ok
+	else
+		status=FAIL
+		failed=1
+		cat "$log"
+	fi
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+	execs=${execs:-0}
+	total=$((total + execs))
+	summary+=("$(printf '%-24s %-4s %10s inputs' "$name" "$status" "$execs")")
+	rm -f "$log"
+done
+echo "fuzz summary ($fuzztime per target):"
+printf '  %s\n' "${summary[@]}"
+echo "  total: $total inputs"
+exit $failed

@@ -1,0 +1,458 @@
+// Command bench is `make bench`: against the running local stack it fires the
+// seed, herd and limit scenarios several times through nginx, follows each
+// round until every decision is in MySQL and every winner's email in Mailpit,
+// and writes docs/benchmarks.md with PNG charts in docs/bench/.
+//
+// The machine is shared: the tool holds an exclusive flock on
+// .run/stack.lock for its whole run (waiting for other holders), and sends
+// only to 127.0.0.1.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/terning-farewell/farewell/tools/internal/bench"
+	"github.com/terning-farewell/farewell/tools/internal/benchbare"
+	"github.com/terning-farewell/farewell/pkg/stackclient"
+)
+
+type options struct {
+	runs             int
+	scenarios        string
+	scale            float64
+	seedParticipants int
+	seedStock        int64
+	herdParticipants int
+	herdStock        int64
+	drainStock       int64
+	conns            int
+	duplicates       float64
+	invalid          float64
+	baseURL          string
+	mailpitURL       string
+	consumerMetrics  string
+	envFile          string
+	bareAddr         string
+	report           string
+	chartsDir        string
+	outDir           string
+	profile          string
+	profileSeconds   int
+	settle           time.Duration
+	emailWait        time.Duration
+	requestTimeout   time.Duration
+	pause            time.Duration
+	timeout          time.Duration
+	lockFile         string
+	from             string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.runs, "runs", 3, "full runs (every scenario once each); medians are over these")
+	flag.StringVar(&o.scenarios, "scenarios", "seed,seed-limit,herd,limit,drain", "scenarios to run, in order (the -limit ones hit the bare handler; drain writes straight to Kafka)")
+	flag.Float64Var(&o.scale, "scale", 1, "multiplies the herd's (and limit's) participants, e.g. 0.2 for a quick run")
+	flag.IntVar(&o.seedParticipants, "seed-participants", 1500, "seed: participants, one apply each")
+	flag.Int64Var(&o.seedStock, "seed-stock", 100, "seed: gifts")
+	flag.IntVar(&o.herdParticipants, "herd-participants", 100000, "herd: participants before -scale")
+	flag.Int64Var(&o.herdStock, "herd-stock", 1000, "herd: gifts")
+	flag.Int64Var(&o.drainStock, "drain-stock", 1000, "drain: gifts (its participants are the herd's, after -scale)")
+	flag.IntVar(&o.conns, "conns", 2000, "herd and limit: concurrent connections (seed uses one per participant)")
+	flag.Float64Var(&o.duplicates, "duplicates", 0.10, "herd and limit: share of participants that apply twice")
+	flag.Float64Var(&o.invalid, "invalid", 0, "herd and limit: extra requests with broken tokens, as a share of participants")
+	flag.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "public entry (nginx)")
+	flag.StringVar(&o.mailpitURL, "mailpit", "http://127.0.0.1:8025", "Mailpit HTTP API")
+	flag.StringVar(&o.consumerMetrics, "consumer-metrics", "http://127.0.0.1:8085/metrics", "stock-consumer's Prometheus endpoint")
+	flag.StringVar(&o.envFile, "env", "", "stack environment file (default: the nearest .run/farewell.env)")
+	flag.StringVar(&o.bareAddr, "bare-addr", benchbare.DefaultAddr, "where the in-process bare handler listens (nginx's bench_bare upstream)")
+	flag.StringVar(&o.report, "report", "docs/benchmarks.md", "report to write, relative to the repository root ('' = none)")
+	flag.StringVar(&o.chartsDir, "charts", "docs/bench", "directory of the PNG charts, relative to the repository root")
+	flag.StringVar(&o.outDir, "out", ".run/bench", "raw results and profiles, relative to the repository root")
+	flag.StringVar(&o.profile, "profile", "herd:apply-gateway-1=http://127.0.0.1:8083,drain:stock-consumer-1=http://127.0.0.1:8085",
+		"scenario:instance=URL of services to profile (CPU, and heap halfway) when their /debug/pprof answers (FAREWELL_PPROF=true)")
+	flag.IntVar(&o.profileSeconds, "profile-seconds", 8, "length of the CPU profiles")
+	flag.DurationVar(&o.settle, "settle", time.Minute, "wait at most this long for the decisions after the last answer")
+	flag.DurationVar(&o.emailWait, "email-wait", time.Minute, "then at most this long for the winners' emails")
+	flag.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second, "per request")
+	flag.DurationVar(&o.pause, "pause", 3*time.Second, "quiet time between scenarios")
+	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long (including waiting for the lock)")
+	flag.StringVar(&o.lockFile, "lock", "", "exclusive lock file (default: <repo>/.run/stack.lock)")
+	flag.StringVar(&o.from, "from", "", "no load: rebuild the report and charts from an earlier run's results.json")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx, o, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context, o options, args []string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if o.runs < 1 || o.conns < 1 || o.scale <= 0 {
+		return errors.New("-runs, -conns and -scale must be positive")
+	}
+	envPath, err := stackclient.FindEnvFile(o.envFile)
+	if err != nil {
+		return err
+	}
+	envPath, err = filepath.Abs(envPath)
+	if err != nil {
+		return err
+	}
+	root := filepath.Dir(filepath.Dir(envPath))
+	env, err := stackclient.LoadEnv(envPath)
+	if err != nil {
+		return err
+	}
+	if o.from != "" {
+		return replot(ctx, o, root)
+	}
+	scenarios, err := o.plan()
+	if err != nil {
+		return err
+	}
+	rep := &bench.Report{
+		Command: "make bench" + quoteArgs(args),
+		Machine: bench.DescribeMachine(),
+	}
+	if note, err := raiseFileLimit(uint64(2*maxConns(scenarios) + 1024)); err != nil {
+		return err
+	} else if note != "" {
+		rep.Limits = append(rep.Limits, note)
+		fmt.Println(note)
+	}
+
+	lockPath := o.lockFile
+	if lockPath == "" {
+		lockPath = filepath.Join(root, ".run", "stack.lock")
+	}
+	lock, err := bench.AcquireStackLock(ctx, lockPath, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lock.Release() }()
+	if lock.Inherited {
+		fmt.Printf("stack lock %s: held by the flock(1) that started this run\n", lockPath)
+	} else {
+		fmt.Printf("stack lock %s: held for this run\n", lockPath)
+	}
+	rep.Limits = append(rep.Limits, fmt.Sprintf("The run held the exclusive stack lock `%s` throughout (other load and chaos runs wait for it).", rel(root, lockPath)))
+
+	st, closeStack, err := connect(ctx, o, root, env)
+	if err != nil {
+		return err
+	}
+	defer closeStack()
+
+	var bare *benchbare.Server
+	if hasScenario(scenarios, "limit") || hasScenario(scenarios, "seed-limit") {
+		if bare, err = benchbare.Start(o.bareAddr); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = bare.Shutdown(sctx)
+		}()
+		if err := bench.CheckBareRoute(ctx, o.baseURL); err != nil {
+			fmt.Printf("limit scenarios skipped: %v\n", err)
+			rep.Limits = append(rep.Limits, "limit scenarios skipped: "+err.Error())
+			scenarios = withoutScenario(withoutScenario(scenarios, "limit"), "seed-limit")
+		}
+	}
+	rep.Scenarios = scenarios
+	if !bench.Running(st.Procs, "notifier") {
+		fmt.Println("note: notifier is not running; winner emails will not be measured")
+	}
+
+	stamp := time.Now().Unix()
+	st.OutDir = filepath.Join(under(root, o.outDir), fmt.Sprint(stamp))
+	if err := os.MkdirAll(st.OutDir, 0o755); err != nil {
+		return err
+	}
+	for run := 0; run < o.runs; run++ {
+		fmt.Printf("run %d of %d\n", run+1, o.runs)
+		var results []*bench.Result
+		for _, s := range scenarios {
+			prefix := fmt.Sprintf("b%d%s%02d", stamp, s.Name, run+1)
+			res, err := bench.RunScenario(ctx, st, s, run, prefix)
+			if err != nil {
+				return fmt.Errorf("run %d, %s: %w", run+1, s.Name, err)
+			}
+			results = append(results, res)
+			printOutcome(res)
+			sleepCtx(ctx, o.pause)
+		}
+		rep.Runs = append(rep.Runs, results)
+	}
+	return finish(ctx, o, root, st.OutDir, rep)
+}
+
+// replot rebuilds the report from a results.json without sending any load.
+func replot(ctx context.Context, o options, root string) error {
+	raw, err := os.ReadFile(o.from)
+	if err != nil {
+		return err
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("%s: %w", o.from, err)
+	}
+	if len(rep.Runs) == 0 {
+		return fmt.Errorf("%s holds no runs", o.from)
+	}
+	return finish(ctx, o, root, filepath.Dir(o.from), &rep)
+}
+
+// plan turns the flags into scenarios.
+func (o options) plan() ([]bench.Scenario, error) {
+	herdN := int(float64(o.herdParticipants)*o.scale + 0.5)
+	all := map[string]bench.Scenario{
+		"seed":       {Name: "seed", Path: bench.ApplyPath, Participants: o.seedParticipants, Conns: o.seedParticipants, Stock: o.seedStock},
+		"herd":       {Name: "herd", Path: bench.ApplyPath, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns, Stock: o.herdStock},
+		"seed-limit": {Name: "seed-limit", Path: benchbare.Path, Participants: o.seedParticipants, Conns: o.seedParticipants},
+		"limit":      {Name: "limit", Path: benchbare.Path, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns},
+		"drain":      {Name: "drain", Path: bench.DrainPath, Participants: herdN, Stock: o.drainStock},
+	}
+	var out []bench.Scenario
+	for _, name := range strings.Split(o.scenarios, ",") {
+		s, ok := all[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("unknown scenario %q (seed, seed-limit, herd, limit, drain)", name)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func connect(ctx context.Context, o options, root string, env map[string]string) (*bench.Stack, func(), error) {
+	minter, err := stackclient.NewMinter(env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local token settings: %w", err)
+	}
+	client := stackclient.NewClient(o.baseURL, env["FAREWELL_ADMIN_KEY"], 8)
+	if _, err := client.Stats(ctx); err != nil {
+		return nil, nil, fmt.Errorf("is the stack up (`make run`)? %w", err)
+	}
+	procs, err := bench.StackProcs(filepath.Join(root, ".run", "pids"))
+	if err != nil {
+		return nil, nil, err
+	}
+	dec, err := bench.OpenDecisions(env["FAREWELL_MYSQL_DSN"], env["FAREWELL_EVENT_ID"])
+	if err != nil {
+		return nil, nil, err
+	}
+	small := &http.Client{Timeout: 5 * time.Second}
+	st := &bench.Stack{
+		BaseURL:        o.baseURL,
+		Client:         client,
+		Mailpit:        &stackclient.Mailpit{URL: o.mailpitURL, HTTP: small},
+		Minter:         minter,
+		Decisions:      dec,
+		Consumer:       &bench.Metrics{URL: o.consumerMetrics, HTTP: small},
+		Procs:          procs,
+		ProfileSeconds: o.profileSeconds,
+		Settle:         o.settle,
+		EmailWait:      o.emailWait,
+		RequestTimeout: o.requestTimeout,
+		Log:            os.Stdout,
+		Brokers:        strings.Split(env["FAREWELL_KAFKA_BROKERS"], ","),
+		EventID:        env["FAREWELL_EVENT_ID"],
+	}
+	for _, entry := range strings.Split(o.profile, ",") {
+		target, u, ok := strings.Cut(strings.TrimSpace(entry), "=")
+		scenario, name, ok2 := strings.Cut(target, ":")
+		if !ok || !ok2 {
+			if entry != "" {
+				return nil, nil, fmt.Errorf("-profile %q: want scenario:instance=URL", entry)
+			}
+			continue
+		}
+		st.Profiles = append(st.Profiles, bench.ProfileTarget{Scenario: scenario, Name: name, URL: u})
+	}
+	return st, func() { dec.Close() }, nil
+}
+
+// finish writes the raw results, charts and report, then prints the summary.
+func finish(ctx context.Context, o options, root, outDir string, rep *bench.Report) error {
+	raw, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "results.json"), raw, 0o644); err != nil {
+		return err
+	}
+	rep.ChartsRun = rep.MedianRun()
+	if o.chartsDir != "" && len(rep.Runs) > 0 {
+		dir := under(root, o.chartsDir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		files, err := bench.WriteCharts(dir, rep.Runs[rep.ChartsRun])
+		if err != nil {
+			return err
+		}
+		reportDir := filepath.Dir(under(root, o.report))
+		for _, f := range files {
+			rep.Charts = append(rep.Charts, rel(reportDir, f))
+		}
+	}
+	// The report shows the profiles of the median run, else of the first run with any.
+	order := append([]int{rep.ChartsRun}, seq(len(rep.Runs))...)
+	for _, i := range order {
+		for _, res := range rep.Runs[i] {
+			for _, f := range res.Profiles {
+				top, err := bench.PprofTop(ctx, f, 30)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "bench:", err)
+					continue
+				}
+				rep.Profiles = append(rep.Profiles, bench.ProfileExcerpt{File: rel(root, f), Top: top})
+			}
+		}
+		if len(rep.Profiles) > 0 {
+			break
+		}
+	}
+	for _, run := range rep.Runs {
+		for _, res := range run {
+			for _, f := range res.Profiles {
+				if top, err := bench.PprofTopCum(ctx, f, 60); err == nil {
+					_ = os.WriteFile(f+".top-cum.txt", []byte(top+"\n"), 0o644)
+				}
+				if top, err := bench.PprofTop(ctx, f, 45); err == nil {
+					_ = os.WriteFile(f+".top.txt", []byte(top+"\n"), 0o644)
+				}
+			}
+		}
+	}
+	if o.report != "" {
+		path := under(root, o.report)
+		if err := rep.WriteMarkdown(path); err != nil {
+			return err
+		}
+		fmt.Printf("\nwrote %s, charts in %s, raw results in %s\n", path, under(root, o.chartsDir), outDir)
+	}
+	rep.PrintSummary(os.Stdout)
+	return nil
+}
+
+func printOutcome(r *bench.Result) {
+	if r.Bare {
+		return
+	}
+	fmt.Printf("        202 %d (distinct %d), persisted %d (%.0f/s), winners %d", r.Accepted, r.DistinctAccepted, r.Persisted, r.PersistRate, r.Winners)
+	if r.PersistAfterLast202 != bench.NotMeasured {
+		fmt.Printf(", last decided %+.2fs after the last 202", r.PersistAfterLast202.Seconds())
+	}
+	if r.Batches > 0 {
+		fmt.Printf("; consumer %.0f batches of %.0f, %.1f ms each", r.Batches, r.MeanBatch, r.MeanBatchTime*1000)
+	}
+	fmt.Printf("; emails %d", r.Emails)
+	if r.EmailsAfterDecisions != bench.NotMeasured {
+		fmt.Printf(" (%.2fs after the decisions)", r.EmailsAfterDecisions.Seconds())
+	}
+	fmt.Println()
+	for _, n := range r.Notes {
+		fmt.Println("        note:", n)
+	}
+}
+
+// raiseFileLimit lifts RLIMIT_NOFILE to need (the herd's connections plus the
+// bare handler's) and says so.
+func raiseFileLimit(need uint64) (string, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "", err
+	}
+	if lim.Cur >= need {
+		return fmt.Sprintf("RLIMIT_NOFILE %d already covers the %d descriptors the run needs.", lim.Cur, need), nil
+	}
+	old := lim.Cur
+	lim.Cur = need
+	if lim.Max < need {
+		lim.Max = need // only root may; the error below says so otherwise
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "", fmt.Errorf("raise RLIMIT_NOFILE from %d to %d: %w (raise `ulimit -n`)", old, need, err)
+	}
+	return fmt.Sprintf("Raised RLIMIT_NOFILE of the tool from %d to %d (setrlimit) for the connections.", old, need), nil
+}
+
+func maxConns(ss []bench.Scenario) int {
+	n := 0
+	for _, s := range ss {
+		n = max(n, s.Conns)
+	}
+	return n
+}
+
+func hasScenario(ss []bench.Scenario, name string) bool {
+	for _, s := range ss {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutScenario(ss []bench.Scenario, name string) []bench.Scenario {
+	var out []bench.Scenario
+	for _, s := range ss {
+		if s.Name != name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func quoteArgs(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return " ARGS='" + strings.Join(args, " ") + "'"
+}
+
+// under resolves a flag's path against the repository root unless it is absolute.
+func under(root, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(root, path)
+}
+
+func rel(base, path string) string {
+	if r, err := filepath.Rel(base, path); err == nil {
+		return r
+	}
+	return path
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,573 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	_ "github.com/go-sql-driver/mysql" // database/sql driver for the source-of-truth queries
+	"github.com/redis/go-redis/v9"
+
+	"github.com/terning-farewell/farewell/pkg/stackclient"
+	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/pkg/token"
+)
+
+// Fixed local ports (DESIGN.md).
+const (
+	nginxURL   = "http://127.0.0.1:8080"
+	mailpitURL = "http://127.0.0.1:8025"
+	kafkaAddr  = "127.0.0.1:9092"
+)
+
+// component is one process of the local stack, as deploy/local/stack.sh
+// records it in .run/pids/<name>.pid.
+type component struct {
+	name string
+	// comm is the kernel's command name, so a recycled pid that now belongs
+	// to another program is never taken for ours.
+	comm string
+	// binary is set for the Go services (started from .run/bin/<binary>).
+	binary string
+	port   int
+	infra  bool
+}
+
+// components in start order (stack.sh INFRA then SERVICE_INSTANCES).
+var components = []component{
+	{name: "redis", comm: "redis-server", port: 6379, infra: true},
+	{name: "mariadb", comm: "mariadbd", port: 3306, infra: true},
+	{name: "kafka", comm: "java", port: 9092, infra: true},
+	{name: "mailpit", comm: "mailpit", port: 8025, infra: true},
+	{name: "nginx", comm: "nginx", port: 8080, infra: true},
+	{name: "auth-1", comm: "auth", binary: "auth", port: 8081},
+	{name: "auth-2", comm: "auth", binary: "auth", port: 8082},
+	{name: "apply-gateway-1", comm: "apply-gateway", binary: "apply-gateway", port: 8083},
+	{name: "apply-gateway-2", comm: "apply-gateway", binary: "apply-gateway", port: 8084},
+	{name: "stock-consumer-1", comm: "stock-consumer", binary: "stock-consumer", port: 8085},
+	{name: "notifier-1", comm: "notifier", binary: "notifier", port: 8086},
+}
+
+func componentNamed(name string) component {
+	for _, c := range components {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("chaos: unknown component " + name) // programming error: names are constants
+}
+
+// Stack is the running local stack seen from the outside: its files, its
+// processes, and clients for every source of truth.
+type Stack struct {
+	Root    string
+	Env     map[string]string
+	EventID string
+	Keys    redisx.EventKeys
+
+	API     *stackclient.Client
+	Minter  *token.Codec
+	Redis   *redis.Client
+	DB      *sql.DB
+	Mailpit *Mailpit
+	Log     io.Writer // progress lines for the operator
+
+	http     *http.Client
+	chaosLog *os.File
+
+	mu       sync.Mutex
+	children map[int]chan int // pid -> exit code, for processes this run started
+	// faulty is the pid of a stock-consumer started with a fault point.
+	faulty int
+	// mailpitReplaced is set while a Mailpit with chaos settings runs.
+	mailpitReplaced bool
+}
+
+// OpenStack finds the stack's root (the directory holding .run/farewell.env)
+// from the working directory and connects to every source of truth.
+func OpenStack(log io.Writer) (*Stack, error) {
+	envPath, err := stackclient.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
+	if err != nil {
+		return nil, fmt.Errorf("the local stack is not running (%w): start it with `make run`", err)
+	}
+	envPath, err = filepath.Abs(envPath)
+	if err != nil {
+		return nil, err
+	}
+	env, err := stackclient.LoadEnv(envPath)
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Dir(filepath.Dir(envPath))
+	minter, err := stackclient.NewMinter(env)
+	if err != nil {
+		return nil, fmt.Errorf("local token settings: %w", err)
+	}
+	eventID := env["FAREWELL_EVENT_ID"]
+	if eventID == "" {
+		eventID = "final-gift"
+	}
+	dsn := env["FAREWELL_MYSQL_DSN"]
+	if dsn == "" {
+		return nil, fmt.Errorf("%s has no FAREWELL_MYSQL_DSN", envPath)
+	}
+	// The services' DSN allows multiStatements; the checks need neither that
+	// nor long waits.
+	if i := strings.Index(dsn, "?"); i >= 0 {
+		dsn = dsn[:i]
+	}
+	db, err := sql.Open("mysql", dsn+"?parseTime=true&timeout=2s&readTimeout=10s&writeTimeout=10s")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxLifetime(30 * time.Second)
+	logFile, err := os.OpenFile(filepath.Join(root, ".run", "logs", "chaos.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	s := &Stack{
+		Root: root, Env: env, EventID: eventID, Keys: redisx.KeysFor(eventID),
+		API:    stackclient.NewClient(nginxURL, env["FAREWELL_ADMIN_KEY"], 512),
+		Minter: minter,
+		Redis: redis.NewClient(&redis.Options{Addr: envOr(env, "FAREWELL_REDIS_ADDR", "127.0.0.1:6379"),
+			Password: env["FAREWELL_REDIS_PASSWORD"], DialTimeout: time.Second, ReadTimeout: 5 * time.Second,
+			MaxRetries: 1, PoolSize: 8}),
+		DB:       db,
+		Mailpit:  &Mailpit{URL: mailpitURL, HTTP: &http.Client{Timeout: 10 * time.Second}},
+		Log:      log,
+		http:     hc,
+		chaosLog: logFile,
+		children: map[int]chan int{},
+	}
+	s.API.HTTP.Timeout = 20 * time.Second
+	return s, nil
+}
+
+// Close closes the clients (not the stack).
+func (s *Stack) Close() {
+	_ = s.Redis.Close()
+	_ = s.DB.Close()
+	_ = s.chaosLog.Close()
+}
+
+func envOr(env map[string]string, key, def string) string {
+	if v := env[key]; v != "" {
+		return v
+	}
+	return def
+}
+
+// Logf writes a timestamped line to the operator and to .run/logs/chaos.log.
+func (s *Stack) Logf(format string, args ...any) {
+	line := fmt.Sprintf("%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	_, _ = io.WriteString(s.Log, line)
+	_, _ = io.WriteString(s.chaosLog, line)
+}
+
+// ---------------------------------------------------------------- processes
+
+func (s *Stack) pidFile(name string) string {
+	return filepath.Join(s.Root, ".run", "pids", name+".pid")
+}
+
+// runningPid returns the recorded pid of name if that process is alive and
+// is ours (its comm matches), else 0.
+func (s *Stack) runningPid(name string) int {
+	c := componentNamed(name)
+	b, err := os.ReadFile(s.pidFile(name))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	if !alive(pid) {
+		return 0
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != c.comm {
+		return 0
+	}
+	return pid
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	return stat[i+2] != 'Z'
+}
+
+// Signal sends sig to the recorded process of name and, when wait > 0,
+// waits for it to exit (SIGKILL after wait). It returns the pid.
+func (s *Stack) Signal(name string, sig syscall.Signal, wait time.Duration) (int, error) {
+	pid := s.runningPid(name)
+	if pid == 0 {
+		return 0, fmt.Errorf("%s is not running (no live pid in %s)", name, s.pidFile(name))
+	}
+	s.Logf("fault: %s %s (pid %d)", sigName(sig), name, pid)
+	if err := syscall.Kill(pid, sig); err != nil {
+		return pid, fmt.Errorf("signal %s (pid %d): %w", name, pid, err)
+	}
+	if wait <= 0 {
+		return pid, nil
+	}
+	if s.waitExit(pid, wait) {
+		return pid, nil
+	}
+	s.Logf("%s (pid %d) still alive after %s: SIGKILL", name, pid, wait)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	if !s.waitExit(pid, 10*time.Second) {
+		return pid, fmt.Errorf("%s (pid %d) survived SIGKILL", name, pid)
+	}
+	return pid, nil
+}
+
+func sigName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGKILL:
+		return "kill -9"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// waitExit polls until pid is gone (or a zombie) or d passed.
+func (s *Stack) waitExit(pid int, d time.Duration) bool {
+	s.mu.Lock()
+	done := s.children[pid]
+	s.mu.Unlock()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if done != nil {
+			select {
+			case <-done:
+				return true
+			default:
+			}
+		} else if !alive(pid) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// KillService kill -9s a service instance and waits until it is gone.
+func (s *Stack) KillService(name string) error {
+	_, err := s.Signal(name, syscall.SIGKILL, 10*time.Second)
+	return err
+}
+
+// StartService starts a service instance the way stack.sh does (same binary
+// in .run/bin, the env file, its address and instance name, output appended
+// to .run/logs/<name>.log, its own session) plus extra environment, records
+// its pid in .run/pids/<name>.pid and returns a channel that receives its
+// exit code. It does not wait for readiness.
+func (s *Stack) StartService(name string, extra map[string]string) (int, <-chan int, error) {
+	c := componentNamed(name)
+	if c.binary == "" {
+		return 0, nil, fmt.Errorf("%s is not a service", name)
+	}
+	if pid := s.runningPid(name); pid != 0 {
+		return 0, nil, fmt.Errorf("%s is already running (pid %d)", name, pid)
+	}
+	env := make([]string, 0, len(os.Environ())+len(s.Env)+4)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FAREWELL_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range s.Env {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, fmt.Sprintf("FAREWELL_HTTP_ADDR=127.0.0.1:%d", c.port), "FAREWELL_INSTANCE="+name)
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+extra[k])
+	}
+	return s.startProcess(name, filepath.Join(s.Root, ".run", "bin", c.binary), nil, env)
+}
+
+func (s *Stack) startProcess(name, bin string, args, env []string) (int, <-chan int, error) {
+	logPath := filepath.Join(s.Root, ".run", "logs", name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer logFile.Close()
+	_, _ = fmt.Fprintf(logFile, "\n===== %s start %s (by chaos) =====\n", name, time.Now().Format(time.RFC3339))
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Dir = s.Root
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Own session: immune to the operator's Ctrl-C, like stack.sh's setsid.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	pid := cmd.Process.Pid
+	if err := os.WriteFile(s.pidFile(name), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		_ = cmd.Process.Kill()
+		return 0, nil, err
+	}
+	done := make(chan int, 1)
+	s.mu.Lock()
+	s.children[pid] = done
+	s.mu.Unlock()
+	go func() {
+		_ = cmd.Wait() // reaps the child
+		code := -1
+		if cmd.ProcessState != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		done <- code
+		close(done)
+	}()
+	s.Logf("started %s (pid %d)", name, pid)
+	return pid, done, nil
+}
+
+// RestartService starts a stopped service instance normally and waits until
+// its /readyz answers 200.
+func (s *Stack) RestartService(ctx context.Context, name string) error {
+	if _, _, err := s.StartService(name, nil); err != nil {
+		return err
+	}
+	return s.WaitReady(ctx, 90*time.Second, name)
+}
+
+// StackSh runs deploy/local/stack.sh with args (e.g. "infra": starts
+// whatever infrastructure is down, waits until it is ready, ensures the
+// topics) and appends its output to .run/logs/chaos.log.
+func (s *Stack) StackSh(ctx context.Context, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.Root, "deploy", "local", "stack.sh"), args...)
+	cmd.Dir = s.Root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	_, _ = s.chaosLog.Write(out.Bytes())
+	if err != nil {
+		tail := out.String()
+		if len(tail) > 1500 {
+			tail = tail[len(tail)-1500:]
+		}
+		return fmt.Errorf("stack.sh %s: %w\n%s", strings.Join(args, " "), err, tail)
+	}
+	s.Logf("stack.sh %s done in %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// StartInfra brings every stopped infrastructure component back through
+// `stack.sh infra` and waits until the named ones are ready.
+func (s *Stack) StartInfra(ctx context.Context, names ...string) error {
+	err := s.StackSh(ctx, "infra")
+	// stack.sh may fail on something unrelated (e.g. an nginx template being
+	// edited); what matters is that the components are ready.
+	if werr := s.WaitReady(ctx, 90*time.Second, names...); werr != nil {
+		return errors.Join(err, werr)
+	}
+	if err != nil {
+		s.Logf("note: %v (components ready anyway)", err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- readiness
+
+// ready checks one component once.
+func (s *Stack) ready(ctx context.Context, c component) error {
+	if s.runningPid(c.name) == 0 {
+		return fmt.Errorf("%s: not running", c.name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	switch c.name {
+	case "redis":
+		return s.Redis.Ping(ctx).Err()
+	case "mariadb":
+		return s.DB.PingContext(ctx)
+	case "kafka":
+		return kafkaReady()
+	case "mailpit":
+		return s.httpOK(ctx, mailpitURL+"/api/v1/info")
+	case "nginx":
+		return s.httpOK(ctx, nginxURL+"/nginx-health")
+	default:
+		return s.httpOK(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", c.port))
+	}
+}
+
+func kafkaReady() error {
+	conn, err := net.DialTimeout("tcp", kafkaAddr, time.Second)
+	if err != nil {
+		return err
+	}
+	_ = conn.Close()
+	cfg := kafka.NewSaramaConfig("farewell-chaos-ready")
+	cfg.Metadata.Retry.Max = 0
+	client, err := sarama.NewClient([]string{kafkaAddr}, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	_, err = client.Leader(kafka.TopicApplications, 0)
+	return err
+}
+
+func (s *Stack) httpOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// Unready lists every component (or only names) that is down or not ready.
+func (s *Stack) Unready(ctx context.Context, names ...string) []string {
+	var bad []string
+	for _, c := range components {
+		if len(names) > 0 && !contains(names, c.name) {
+			continue
+		}
+		if err := s.ready(ctx, c); err != nil {
+			bad = append(bad, fmt.Sprintf("%s (%v)", c.name, err))
+		}
+	}
+	return bad
+}
+
+// WaitReady waits until the named components (all when none) are ready.
+func (s *Stack) WaitReady(ctx context.Context, d time.Duration, names ...string) error {
+	deadline := time.Now().Add(d)
+	for {
+		bad := s.Unready(ctx, names...)
+		if len(bad) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("not ready after %s: %s", d, strings.Join(bad, "; "))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// Preflight fails with a clear message unless every component is running
+// and ready.
+func (s *Stack) Preflight(ctx context.Context) error {
+	var down []string
+	for _, c := range components {
+		if s.runningPid(c.name) == 0 {
+			down = append(down, c.name)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("the local stack is not (fully) running — down: %s. Start it with `make run`", strings.Join(down, ", "))
+	}
+	if err := s.WaitReady(ctx, 30*time.Second); err != nil {
+		return fmt.Errorf("the local stack is running but not ready (%w); check `make status` / `make logs`, or `make run`", err)
+	}
+	return nil
+}
+
+// Restore leaves the stack as `make run` would: the standard Mailpit, a
+// stock-consumer without fault point, every component running and ready.
+// It is called after every scenario, also when the scenario failed.
+func (s *Stack) Restore(ctx context.Context) error {
+	var errs []error
+	s.mu.Lock()
+	faulty, replaced := s.faulty, s.mailpitReplaced
+	s.mu.Unlock()
+	if faulty != 0 && s.runningPid("stock-consumer-1") == faulty {
+		s.Logf("restore: stopping the stock-consumer started with a fault point (pid %d)", faulty)
+		_, _ = s.Signal("stock-consumer-1", syscall.SIGTERM, 15*time.Second)
+	}
+	s.mu.Lock()
+	s.faulty = 0
+	s.mu.Unlock()
+	if replaced {
+		if err := s.RestoreMailpit(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var infraDown []string
+	for _, c := range components {
+		if c.infra && s.runningPid(c.name) == 0 {
+			infraDown = append(infraDown, c.name)
+		}
+	}
+	if len(infraDown) > 0 {
+		s.Logf("restore: starting %s via stack.sh infra", strings.Join(infraDown, ", "))
+		if err := s.StartInfra(ctx, infraDown...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range components {
+		if c.binary != "" && s.runningPid(c.name) == 0 {
+			s.Logf("restore: starting %s", c.name)
+			if _, _, err := s.StartService(c.name, nil); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := s.WaitReady(ctx, 120*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("STACK NOT RESTORED: %w", err)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
