@@ -11,6 +11,7 @@ import (
 // fixed advertised address, so it is not started in a container here.
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
+	NeedsStack(t)
 	addr := env("FAREWELL_TEST_KAFKA_BROKERS", defaultKafka)
 	if !reachable(addr) {
 		t.Fatalf("Kafka is not reachable at %s: start the local stack with `make run` (or `make test`)", addr)

@@ -23,6 +23,7 @@ type Mailpit struct {
 // MailpitServer returns the local stack's Mailpit, or one in a container.
 func MailpitServer(t testing.TB) *Mailpit {
 	t.Helper()
+	NeedsStack(t)
 	smtp := env("FAREWELL_TEST_SMTP_ADDR", defaultSMTP)
 	api := env("FAREWELL_TEST_MAILPIT_URL", defaultMailAPI)
 	if !reachable(smtp) {

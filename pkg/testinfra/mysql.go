@@ -13,6 +13,7 @@ import (
 // (parseTime on). The database is dropped when the test ends.
 func MySQLDatabase(t testing.TB) string {
 	t.Helper()
+	NeedsStack(t)
 	base := env("FAREWELL_TEST_MYSQL_DSN", defaultMySQL)
 	addr := dsnAddr(base)
 	if !reachable(addr) {

@@ -10,6 +10,7 @@ import (
 // using keys under a UniqueName prefix (or a unique event id).
 func Redis(t testing.TB) *redis.Client {
 	t.Helper()
+	NeedsStack(t)
 	addr := env("FAREWELL_TEST_REDIS_ADDR", defaultRedis)
 	if !reachable(addr) {
 		var ok bool

@@ -51,6 +51,17 @@ func reachable(addr string) bool {
 	return true
 }
 
+// NeedsStack marks the test as an integration test: under `go test -short`
+// (`make test-unit`) it is skipped with a message saying what it needs;
+// otherwise it goes on and the server helpers below fail clearly when a
+// server is missing.
+func NeedsStack(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the local stack's servers (make run); skipped by -short (make test-unit)")
+	}
+}
+
 func missing(t testing.TB, what, addr string) {
 	t.Helper()
 	t.Fatalf("%s is not reachable at %s and no Docker engine is available for testcontainers.\n"+
@@ -60,6 +71,7 @@ func missing(t testing.TB, what, addr string) {
 // NginxURL returns the public entry of the running local stack.
 func NginxURL(t testing.TB) string {
 	t.Helper()
+	NeedsStack(t)
 	u := env("FAREWELL_TEST_NGINX_URL", defaultNginx)
 	if !reachable(strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")) {
 		t.Fatalf("nginx is not reachable at %s: start the local stack with `make run`", u)

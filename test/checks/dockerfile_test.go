@@ -21,6 +21,9 @@ func readDockerfile(t *testing.T) []byte {
 // service from the repository root (go.work), so an image build cannot fail on a compile
 // error that `make test` did not see.
 func TestDockerfileBuildsEveryService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles every service with the image's build settings; skipped by -short (make test-unit)")
+	}
 	t.Parallel()
 	root := repoRoot(t)
 	dockerfile := readDockerfile(t)

@@ -45,6 +45,7 @@ func examples(t *testing.T) int {
 }
 
 func TestSchemathesisFindsNothing(t *testing.T) {
+	testinfra.NeedsStack(t)
 	if _, err := exec.LookPath("python3"); err != nil {
 		if os.Getenv("FAREWELL_REQUIRE_TOOLS") == "1" {
 			t.Fatal("python3 is needed for schemathesis: apt-get install python3 python3-venv")

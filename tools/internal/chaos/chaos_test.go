@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
 
 // logWriter sends the stack's progress lines to the test log.
@@ -22,6 +24,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 // invariant checked. It needs the running local stack (`make test` starts
 // it) and takes the exclusive stack lock like `make chaos`.
 func TestChaosReduced(t *testing.T) {
+	testinfra.NeedsStack(t)
 	s, err := OpenStack(logWriter{t})
 	if err != nil {
 		t.Fatalf("%v\nthe chaos test drives the running local stack: start it with `make run` (`make test` does)", err)
