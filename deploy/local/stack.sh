@@ -11,7 +11,7 @@
 #   stack.sh logs [N]   last 50 lines of every log, or follow the logs of N (e.g. kafka, auth)
 #   stack.sh tools      install the tools only the tests need (promtool)
 #
-# Ports are fixed (DESIGN.md): nginx 8080, Redis 6379, MariaDB 3306, Kafka 9092 (controller
+# Ports are fixed (docs/design.md): nginx 8080, Redis 6379, MariaDB 3306, Kafka 9092 (controller
 # 9093), Mailpit SMTP 1025 / UI 8025, services 8081-8086.
 # Tunables (environment): FAREWELL_READY_TIMEOUT (s, default 90), FAREWELL_KAFKA_VERSION.
 set -euo pipefail

@@ -3,7 +3,7 @@ package kafka
 import "time"
 
 // Topic names shared by every service. They are part of the wire contract
-// described in DESIGN.md, so they live here and nowhere else.
+// described in docs/design.md, so they live here and nowhere else.
 const (
 	TopicApplications = "farewell.event.applications"
 	TopicDecisions    = "farewell.event.decisions"

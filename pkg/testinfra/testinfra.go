@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Default local stack addresses (DESIGN.md, "Local stack").
+// Default local stack addresses (docs/design.md, "Local stack").
 const (
 	defaultRedis   = "127.0.0.1:6379"
 	defaultMySQL   = "farewell:farewell@tcp(127.0.0.1:3306)/"

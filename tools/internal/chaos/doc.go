@@ -1,7 +1,7 @@
 // Package chaos drives herds of synthetic participants at the running local
 // stack (through nginx) while injecting faults into the processes the stack
 // started — by their recorded pids, on loopback only — and then checks the
-// guarantees of DESIGN.md against the sources of truth: MySQL rows, Redis
+// guarantees of docs/design.md against the sources of truth: MySQL rows, Redis
 // decisions and counters, Kafka consumer-group offsets and dead-letter
 // topics, and Mailpit's mailbox.
 //

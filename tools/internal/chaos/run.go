@@ -261,7 +261,7 @@ func (r *Run) answers() answers {
 // connection: every participant that never got a 202 or a 409 tries again
 // once. Then any participant left with an admission marker but no decision
 // (the gateway admitted it and then could not publish or undo) retries after
-// the admission grace, which must re-publish it (DESIGN.md guarantee 3).
+// the admission grace, which must re-publish it (docs/design.md guarantee 3).
 func (r *Run) RetryUnanswered(ctx context.Context) error {
 	a := r.answers()
 	var again []int

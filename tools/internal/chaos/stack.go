@@ -29,7 +29,7 @@ import (
 	"github.com/terning-farewell/farewell/pkg/token"
 )
 
-// Fixed local ports (DESIGN.md).
+// Fixed local ports (docs/design.md).
 const (
 	nginxURL   = "http://127.0.0.1:8080"
 	mailpitURL = "http://127.0.0.1:8025"
