@@ -14,7 +14,7 @@ import (
 
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/services/auth/internal/codes"
-	httpapi "github.com/terning-farewell/farewell/services/auth/internal/http"
+	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 

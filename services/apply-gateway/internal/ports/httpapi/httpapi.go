@@ -1,7 +1,7 @@
-// Package http is apply-gateway's HTTP port: participant and admin routes.
+// Package httpapi is apply-gateway's HTTP port: participant and admin routes.
 // It decodes requests, calls the admission and admin services, and maps
 // their errors to the API contract in one place (toAPIError).
-package http
+package httpapi
 
 import (
 	"context"

@@ -10,7 +10,7 @@ import (
 
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/observability"
-	httpapi "github.com/terning-farewell/farewell/services/auth/internal/http"
+	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 )
 
 // syncBuffer is a log sink that the handlers' goroutines may share.

@@ -1,6 +1,6 @@
-// Package broker is apply-gateway's Kafka adapter: it encodes applications
+// Package kafkapub is apply-gateway's Kafka adapter: it encodes applications
 // and admin changes as protobuf and waits for the broker's acknowledgement.
-package broker
+package kafkapub
 
 import (
 	"context"

@@ -1,6 +1,6 @@
-// Package store is apply-gateway's Redis adapter: admission, status and the
+// Package redisstore is apply-gateway's Redis adapter: admission, status and the
 // admin figures, each a single round trip (Lua scripts loaded once).
-package store
+package redisstore
 
 import (
 	"context"

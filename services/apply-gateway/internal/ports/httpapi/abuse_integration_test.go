@@ -1,4 +1,4 @@
-package http_test
+package httpapi_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/redisx"
-	gwhttp "github.com/terning-farewell/farewell/services/apply-gateway/internal/http"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
 // TestTokenInQueryStringIsRefused: a valid token is only read from the
@@ -29,7 +29,7 @@ func TestTokenInQueryStringIsRefused(t *testing.T) {
 	}
 	// Nothing was admitted for that participant.
 	resp, env := g.do("GET", "/api/event/status", "", g.bearer(email))
-	expect(t, resp, env, http.StatusNotFound, gwhttp.CodeApplicationNotFound)
+	expect(t, resp, env, http.StatusNotFound, httpapi.CodeApplicationNotFound)
 	if ok, _ := g.rdb.HExists(context.Background(), redisx.KeysFor(g.eventID).Applied, email).Result(); ok {
 		t.Fatal("a token in the query string admitted an application")
 	}
@@ -40,9 +40,9 @@ func TestTokenInQueryStringIsRefused(t *testing.T) {
 // with the right key, and nothing changed.
 func TestRepeatedAdminFailuresAre429(t *testing.T) {
 	g := newGateway(t, false)
-	for i := 0; i < gwhttp.DefaultAdminFailures; i++ {
+	for i := 0; i < httpapi.DefaultAdminFailures; i++ {
 		resp, env := g.do("POST", "/api/admin/event/stock", `{"count":7}`, map[string]string{"X-ADMIN-KEY": "guess-" + strconv.Itoa(i)})
-		expect(t, resp, env, http.StatusForbidden, gwhttp.CodeInvalidAdminKey)
+		expect(t, resp, env, http.StatusForbidden, httpapi.CodeInvalidAdminKey)
 	}
 	for _, key := range []string{"guess-again", adminKey} {
 		resp, env := g.do("POST", "/api/admin/event/stock", `{"count":7}`, map[string]string{"X-ADMIN-KEY": key})

@@ -1,4 +1,4 @@
-package store_test
+package redisstore_test
 
 import (
 	"context"
@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/testinfra"
-	"github.com/terning-farewell/farewell/services/auth/internal/store"
+	"github.com/terning-farewell/farewell/services/auth/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
-func newStore(t *testing.T) *store.Store {
+func newStore(t *testing.T) *redisstore.Store {
 	t.Helper()
-	s, err := store.New(context.Background(), testinfra.Redis(t), store.Limits{
+	s, err := redisstore.New(context.Background(), testinfra.Redis(t), redisstore.Limits{
 		CodeTTL: 5 * time.Minute, ResendCooldown: time.Minute, HourlyLimit: 5, MaxAttempts: 3,
 		IPRequestLimit: 100, IPVerifyLimit: 100, IPWindow: time.Minute,
 	})

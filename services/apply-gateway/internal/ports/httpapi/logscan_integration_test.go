@@ -1,4 +1,4 @@
-package http_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/observability"
-	gwhttp "github.com/terning-farewell/farewell/services/apply-gateway/internal/http"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
 type syncBuffer struct {
@@ -46,7 +46,7 @@ func TestLogsCarryNoTokenOrAdminKey(t *testing.T) {
 	resp, env := g.do("POST", "/api/event/apply", "", me)
 	expect(t, resp, env, http.StatusAccepted, httpserver.CodeOK)
 	resp, env = g.do("POST", "/api/event/apply", "", me)
-	expect(t, resp, env, http.StatusConflict, gwhttp.CodeAlreadyApplied)
+	expect(t, resp, env, http.StatusConflict, httpapi.CodeAlreadyApplied)
 	resp, env = g.do("GET", "/api/event/status", "", me)
 	expect(t, resp, env, http.StatusOK, httpserver.CodeOK)
 	tok := strings.TrimPrefix(me["Authorization"], "Bearer ")
@@ -54,13 +54,13 @@ func TestLogsCarryNoTokenOrAdminKey(t *testing.T) {
 	expect(t, resp, env, http.StatusUnauthorized, httpserver.CodeUnauthorized)
 	tampered := tok[:len(tok)-4] + "AAAA"
 	resp, env = g.do("GET", "/api/event/status", "", map[string]string{"Authorization": "Bearer " + tampered})
-	expect(t, resp, env, http.StatusUnauthorized, gwhttp.CodeInvalidToken)
+	expect(t, resp, env, http.StatusUnauthorized, httpapi.CodeInvalidToken)
 	var guesses []string
-	for i := 0; i < gwhttp.DefaultAdminFailures; i++ {
+	for i := 0; i < httpapi.DefaultAdminFailures; i++ {
 		guess := "guess-" + strings.Repeat(string(rune('a'+i)), 20)
 		guesses = append(guesses, guess)
 		resp, env = g.do("GET", "/api/admin/event", "", map[string]string{"X-ADMIN-KEY": guess})
-		expect(t, resp, env, http.StatusForbidden, gwhttp.CodeInvalidAdminKey)
+		expect(t, resp, env, http.StatusForbidden, httpapi.CodeInvalidAdminKey)
 	}
 	resp, env = g.do("GET", "/api/admin/event", "", map[string]string{"X-ADMIN-KEY": adminKey})
 	expect(t, resp, env, http.StatusTooManyRequests, httpserver.CodeTooManyRequests)

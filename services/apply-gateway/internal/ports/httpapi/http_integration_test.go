@@ -1,4 +1,4 @@
-package http_test
+package httpapi_test
 
 import (
 	"context"
@@ -24,11 +24,11 @@ import (
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/pkg/token"
 	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/kafkapub"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
-	"github.com/terning-farewell/farewell/services/apply-gateway/internal/broker"
-	gwhttp "github.com/terning-farewell/farewell/services/apply-gateway/internal/http"
-	"github.com/terning-farewell/farewell/services/apply-gateway/internal/store"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
 const adminKey = "test-admin-key-0123456789abcdef"
@@ -75,7 +75,7 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 	g.admTopic = testinfra.KafkaTopic(t, g.brokers, "t-adm-", 1)
 	reg := prometheus.NewRegistry()
 	ctx := context.Background()
-	st, err := store.NewRedis(ctx, g.rdb, g.eventID)
+	st, err := redisstore.NewRedis(ctx, g.rdb, g.eventID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = producer.Close() })
-	brk := broker.New(producer, g.eventID, "test", g.appsTopic, g.admTopic)
+	brk := kafkapub.New(producer, g.eventID, "test", g.appsTopic, g.admTopic)
 	applier, err := admission.NewService(admission.Config{EventID: g.eventID, Grace: 3 * time.Second, PublishTimeout: 2 * time.Second, MaxInFlight: 1000}, st, brk, uuid.NewString)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwhttp.NewHandlers(applier, admin.NewService(st, brk), g.codec, adminKey, log).Register(srv.Engine())
+	httpapi.NewHandlers(applier, admin.NewService(st, brk), g.codec, adminKey, log).Register(srv.Engine())
 	g.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(g.srv.Close)
 	// stock-consumer marks a loaded event "ready"; without it nothing is admitted.
@@ -189,7 +189,7 @@ func TestApplyPublishesOnceAndRejectsDuplicates(t *testing.T) {
 		t.Fatalf("a published admission is still unsettled (%d)", n)
 	}
 	resp, env = g.do("POST", "/api/event/apply", "", me)
-	expect(t, resp, env, http.StatusConflict, gwhttp.CodeAlreadyApplied)
+	expect(t, resp, env, http.StatusConflict, httpapi.CodeAlreadyApplied)
 	if !strings.Contains(env.Message, "already applied") {
 		t.Fatalf("message %q lacks 'already applied'", env.Message)
 	}
@@ -199,7 +199,7 @@ func TestApplyPublishesOnceAndRejectsDuplicates(t *testing.T) {
 		t.Fatalf("status result = %s", env.Result)
 	}
 	resp, env = g.do("GET", "/api/event/status", "", g.bearer("nobody@example.com"))
-	expect(t, resp, env, http.StatusNotFound, gwhttp.CodeApplicationNotFound)
+	expect(t, resp, env, http.StatusNotFound, httpapi.CodeApplicationNotFound)
 
 	// Exactly one message reached Kafka, carrying the email as key.
 	msgs := testinfra.ReadUntilIdle(t, g.brokers, g.appsTopic, 2*time.Second)
@@ -254,7 +254,7 @@ func TestSoldOutAndWindow(t *testing.T) {
 	g := newGateway(t, false)
 	g.setStock(0)
 	resp, env := g.do("POST", "/api/event/apply", "", g.bearer("late@example.com"))
-	expect(t, resp, env, http.StatusConflict, gwhttp.CodeEventClosed)
+	expect(t, resp, env, http.StatusConflict, httpapi.CodeEventClosed)
 
 	g.setStock(3)
 	adminHdr := map[string]string{"X-ADMIN-KEY": adminKey}
@@ -263,16 +263,16 @@ func TestSoldOutAndWindow(t *testing.T) {
 	resp, env = g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, future, later), adminHdr)
 	expect(t, resp, env, http.StatusOK, "OK")
 	resp, env = g.do("POST", "/api/event/apply", "", g.bearer("early@example.com"))
-	expect(t, resp, env, http.StatusForbidden, gwhttp.CodeEventNotOpen)
+	expect(t, resp, env, http.StatusForbidden, httpapi.CodeEventNotOpen)
 
 	past := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
 	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, past, recent), adminHdr)
 	resp, env = g.do("POST", "/api/event/apply", "", g.bearer("tooLate@example.com"))
-	expect(t, resp, env, http.StatusForbidden, gwhttp.CodeEventNotOpen)
+	expect(t, resp, env, http.StatusForbidden, httpapi.CodeEventNotOpen)
 
 	resp, env = g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, later, future), adminHdr)
-	expect(t, resp, env, http.StatusBadRequest, gwhttp.CodeInvalidWindow)
+	expect(t, resp, env, http.StatusBadRequest, httpapi.CodeInvalidWindow)
 	// Nothing was admitted by the refused applications.
 	if n, _ := g.rdb.HLen(context.Background(), redisx.KeysFor(g.eventID).Applied).Result(); n != 0 {
 		t.Fatalf("applied markers = %d, want 0", n)
@@ -322,18 +322,18 @@ func TestAuthAndAdminErrors(t *testing.T) {
 	}{
 		{"no token", "POST", "/api/event/apply", "", nil, 401, httpserver.CodeUnauthorized},
 		{"no bearer prefix", "POST", "/api/event/apply", "", map[string]string{"Authorization": forged}, 401, httpserver.CodeUnauthorized},
-		{"wrong key", "POST", "/api/event/apply", "", map[string]string{"Authorization": "Bearer " + forged}, 401, gwhttp.CodeInvalidToken},
-		{"garbage token", "GET", "/api/event/status", "", map[string]string{"Authorization": "Bearer abc.def.ghi"}, 401, gwhttp.CodeInvalidToken},
-		{"missing admin key", "GET", "/api/admin/event", "", nil, 403, gwhttp.CodeInvalidAdminKey},
-		{"wrong admin key", "POST", "/api/admin/event/stock", `{"count":5}`, map[string]string{"X-ADMIN-KEY": "nope"}, 403, gwhttp.CodeInvalidAdminKey},
-		{"negative stock", "POST", "/api/admin/event/stock", `{"count":-1}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, gwhttp.CodeInvalidStock},
-		{"fractional stock", "POST", "/api/admin/event/stock", `{"count":1.5}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, gwhttp.CodeInvalidStock},
-		{"huge stock", "POST", "/api/admin/event/stock", `{"count":99999999999}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, gwhttp.CodeInvalidStock},
-		{"string stock", "POST", "/api/admin/event/stock", `{"count":"5"}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, gwhttp.CodeInvalidStock},
-		{"exponent stock", "POST", "/api/admin/event/stock", `{"count":1e3}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, gwhttp.CodeInvalidStock},
+		{"wrong key", "POST", "/api/event/apply", "", map[string]string{"Authorization": "Bearer " + forged}, 401, httpapi.CodeInvalidToken},
+		{"garbage token", "GET", "/api/event/status", "", map[string]string{"Authorization": "Bearer abc.def.ghi"}, 401, httpapi.CodeInvalidToken},
+		{"missing admin key", "GET", "/api/admin/event", "", nil, 403, httpapi.CodeInvalidAdminKey},
+		{"wrong admin key", "POST", "/api/admin/event/stock", `{"count":5}`, map[string]string{"X-ADMIN-KEY": "nope"}, 403, httpapi.CodeInvalidAdminKey},
+		{"negative stock", "POST", "/api/admin/event/stock", `{"count":-1}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
+		{"fractional stock", "POST", "/api/admin/event/stock", `{"count":1.5}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
+		{"huge stock", "POST", "/api/admin/event/stock", `{"count":99999999999}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
+		{"string stock", "POST", "/api/admin/event/stock", `{"count":"5"}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
+		{"exponent stock", "POST", "/api/admin/event/stock", `{"count":1e3}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
 		{"wrong content type", "POST", "/api/admin/event/stock", `{"count":1}`, map[string]string{"X-ADMIN-KEY": adminKey, "Content-Type": "text/plain"}, 415, httpserver.CodeUnsupportedMediaType},
 		{"oversized body", "POST", "/api/admin/event/stock", `{"count":1,"pad":"` + strings.Repeat("x", 20000) + `"}`, map[string]string{"X-ADMIN-KEY": adminKey}, 413, httpserver.CodePayloadTooLarge},
-		{"missing count", "POST", "/api/admin/event/stock", `{}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, gwhttp.CodeInvalidStock},
+		{"missing count", "POST", "/api/admin/event/stock", `{}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
 		{"empty body", "POST", "/api/admin/event/stock", ``, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpserver.CodeInvalidJSON},
 		{"unknown field", "POST", "/api/admin/event/stock", `{"count":1,"x":2}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpserver.CodeInvalidJSON},
 		{"unknown path", "GET", "/api/event/nope", "", nil, 404, httpserver.CodeNotFound},

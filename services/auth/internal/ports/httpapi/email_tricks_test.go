@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	httpapi "github.com/terning-farewell/farewell/services/auth/internal/http"
+	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 )
 
 // TestEmailTricksAre400 sends addresses that try to smuggle a second header

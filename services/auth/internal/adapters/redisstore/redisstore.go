@@ -1,4 +1,4 @@
-// Package store keeps verification codes, attempts and rate-limit counters
+// Package redisstore keeps verification codes, attempts and rate-limit counters
 // in Redis. Every operation is one Lua script (files under lua/, embedded
 // and loaded once, run with EVALSHA), so each is atomic.
 //
@@ -12,7 +12,7 @@
 //
 // The scripts touch an IP key and email keys together, which Redis Cluster
 // would refuse (different slots); Farewell runs one Redis primary.
-package store
+package redisstore
 
 import (
 	"context"

@@ -27,9 +27,10 @@ import (
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/pkg/token"
 	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
+	"github.com/terning-farewell/farewell/services/auth/internal/adapters/kafkapub"
+	"github.com/terning-farewell/farewell/services/auth/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/auth/internal/codes"
-	httpapi "github.com/terning-farewell/farewell/services/auth/internal/http"
-	"github.com/terning-farewell/farewell/services/auth/internal/store"
+	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
@@ -87,7 +88,7 @@ func newTestAuth(t *testing.T, o options) *testAuth {
 		_ = producer.Close()
 	}
 	codeTTL := 5 * time.Minute
-	st, err := store.New(ctx, rdb, store.Limits{
+	st, err := redisstore.New(ctx, rdb, redisstore.Limits{
 		CodeTTL: codeTTL, ResendCooldown: o.cooldown, HourlyLimit: o.hourlyLimit, MaxAttempts: 5,
 		IPRequestLimit: o.ipLimit, IPVerifyLimit: o.ipVerifyLimit, IPWindow: time.Minute,
 	})
@@ -105,8 +106,8 @@ func newTestAuth(t *testing.T, o options) *testAuth {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := verification.New(st, producer, codec, hasher, verification.Settings{
-		CodeTTL: codeTTL, ResendCooldown: o.cooldown, MaxAttempts: 5, CodesTopic: topic, PublishTimeout: 5 * time.Second,
+	svc, err := verification.New(st, kafkapub.New(producer, topic), codec, hasher, verification.Settings{
+		CodeTTL: codeTTL, ResendCooldown: o.cooldown, MaxAttempts: 5, PublishTimeout: 5 * time.Second,
 	}, log, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestCodeLifecycle(t *testing.T) {
 		t.Fatalf("success body = %s", r.raw)
 	}
 	first := a.nextCodeRequest(t, email)
-	stored := a.rdb.HGetAll(context.Background(), store.CodeKey(email)).Val()
+	stored := a.rdb.HGetAll(context.Background(), redisstore.CodeKey(email)).Val()
 	if stored["hmac"] != a.hasher.Sum(email, first.GetCode()) || stored["attempts"] != "0" {
 		t.Fatalf("stored code = %v, want the HMAC of the published code and 0 attempts", stored)
 	}
@@ -264,7 +265,7 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatalf("field %s stores the plaintext code", field)
 		}
 	}
-	if ttl := a.rdb.PTTL(context.Background(), store.CodeKey(email)).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
+	if ttl := a.rdb.PTTL(context.Background(), redisstore.CodeKey(email)).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
 		t.Fatalf("code TTL = %s, want about 5m", ttl)
 	}
 
@@ -285,7 +286,7 @@ func TestCodeLifecycle(t *testing.T) {
 	if r.env.Message != "인증 시도 횟수를 초과했습니다. 새 코드를 요청해 주세요." || r.retryAfter == "" {
 		t.Fatalf("too many attempts answer = %s (Retry-After %q)", r.raw, r.retryAfter)
 	}
-	if n := a.rdb.Exists(context.Background(), store.CodeKey(email)).Val(); n != 0 {
+	if n := a.rdb.Exists(context.Background(), redisstore.CodeKey(email)).Val(); n != 0 {
 		t.Fatal("burned code is still stored")
 	}
 
@@ -432,10 +433,10 @@ func TestPublishFailureUndoesTheCode(t *testing.T) {
 		t.Fatalf("Retry-After = %q, want 5", r.retryAfter)
 	}
 	ctx := context.Background()
-	if n := a.rdb.Exists(ctx, store.CodeKey(email), store.CooldownKey(email)).Val(); n != 0 {
+	if n := a.rdb.Exists(ctx, redisstore.CodeKey(email), redisstore.CooldownKey(email)).Val(); n != 0 {
 		t.Fatalf("%d of code/cooldown keys remain after a failed publish", n)
 	}
-	if v := a.rdb.Get(ctx, store.HourlyKey(email)).Val(); v != "0" && v != "" {
+	if v := a.rdb.Get(ctx, redisstore.HourlyKey(email)).Val(); v != "0" && v != "" {
 		t.Fatalf("hourly count = %q after a failed publish, want 0", v)
 	}
 }
