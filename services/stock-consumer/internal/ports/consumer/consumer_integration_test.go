@@ -18,8 +18,11 @@ import (
 	"github.com/terning-farewell/farewell/pkg/redisx"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
-	"github.com/terning-farewell/farewell/services/stock-consumer/internal/consumer"
-	"github.com/terning-farewell/farewell/services/stock-consumer/internal/store"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/kafkapub"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/mysqlstore"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/redisstore"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/ports/consumer"
 )
 
 // env is one isolated world: its own event id, database and topics.
@@ -27,13 +30,14 @@ type env struct {
 	t         *testing.T
 	eventID   string
 	rdb       *redis.Client
-	repo      *store.Repository
-	decider   *store.Decider
+	repo      *mysqlstore.Repository
+	decider   *redisstore.Decider
 	producer  *kafka.Producer
 	brokers   []string
 	appsTopic string
 	decTopic  string
 	admTopic  string
+	service   *decision.Service
 	handler   *consumer.Handler
 }
 
@@ -43,7 +47,7 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := &env{t: t, eventID: testinfra.UniqueName("ev-"), rdb: testinfra.Redis(t), brokers: testinfra.KafkaBrokers(t)}
 	var err error
-	e.repo, err = store.OpenRepository(ctx, testinfra.MySQLDatabase(t), 4)
+	e.repo, err = mysqlstore.OpenRepository(ctx, testinfra.MySQLDatabase(t), 4)
 	if err != nil {
 		t.Fatalf("open mysql: %v", err)
 	}
@@ -51,7 +55,7 @@ func newEnv(t *testing.T) *env {
 	if err := e.repo.Migrate(ctx, log); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	e.decider, err = store.NewDecider(ctx, e.rdb)
+	e.decider, err = redisstore.NewDecider(ctx, e.rdb)
 	if err != nil {
 		t.Fatalf("decider: %v", err)
 	}
@@ -63,9 +67,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("producer: %v", err)
 	}
 	t.Cleanup(func() { _ = e.producer.Close() })
-	e.handler, err = consumer.NewHandler(e.decider, e.repo, e.producer,
+	e.service, err = decision.NewService(e.decider, e.repo, kafkapub.New(e.producer, e.decTopic),
 		// A tiny rebuild page makes every rebuild in these tests span several pages.
-		consumer.Options{DecisionsTopic: e.decTopic, AdminTopic: e.admTopic, RebuildPage: 2}, log, prometheus.NewRegistry())
+		decision.Options{RebuildPage: 2}, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("decision service: %v", err)
+	}
+	e.handler, err = consumer.NewHandler(e.service, e.admTopic)
 	if err != nil {
 		t.Fatalf("handler: %v", err)
 	}
@@ -81,7 +89,7 @@ func (e *env) setStock(n int) {
 	k := redisx.KeysFor(e.eventID)
 	ctx := context.Background()
 	// stock-consumer loads the event first (state "ready"), then the admin sets the stock.
-	if err := e.handler.EnsureState(ctx, e.eventID); err != nil {
+	if err := e.service.EnsureState(ctx, e.eventID); err != nil {
 		e.t.Fatalf("load event: %v", err)
 	}
 	if err := e.rdb.MSet(ctx, k.Total, n, k.Remaining, n, k.Winners, 0).Err(); err != nil {
@@ -245,7 +253,7 @@ func TestWatchStateRebuildsWithoutTraffic(t *testing.T) {
 	k := redisx.KeysFor(e.eventID)
 	e.rdb.Del(ctx, k.State, k.Total, k.Remaining, k.Winners, k.Decisions)
 	done := make(chan error, 1)
-	go func() { done <- e.handler.WatchState(ctx, e.eventID, 20*time.Millisecond, time.Minute) }()
+	go func() { done <- e.service.WatchState(ctx, e.eventID, 20*time.Millisecond, time.Minute) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rem, _ := e.rdb.Get(ctx, k.Remaining).Int()
@@ -298,7 +306,7 @@ func TestStrandedAdmissionsAreDecided(t *testing.T) {
 	e.rdb.HSet(ctx, k.Applied, "stranded@example.com", fmt.Sprintf("A:%d", old.UnixMilli()))
 	e.rdb.ZAdd(ctx, k.Unsettled, redis.Z{Score: float64(old.UnixMilli()), Member: "stranded@example.com"})
 	e.rdb.ZAdd(ctx, k.Unsettled, redis.Z{Score: float64(time.Now().UnixMilli()), Member: "fresh@example.com"})
-	n, err := e.handler.DecideStranded(ctx, e.eventID, 30*time.Second)
+	n, err := e.service.DecideStranded(ctx, e.eventID, 30*time.Second)
 	if err != nil || n != 1 {
 		t.Fatalf("decided %d stranded, err %v; want 1", n, err)
 	}

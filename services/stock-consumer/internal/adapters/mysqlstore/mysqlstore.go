@@ -1,4 +1,7 @@
-package store
+// Package mysqlstore is stock-consumer's MySQL adapter, the source of truth:
+// versioned migrations (migrations/*.sql, embedded) and the rows of events
+// and decisions. gorm stays in this package.
+package mysqlstore
 
 import (
 	"context"
@@ -18,10 +21,20 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// Snapshot is an event's persisted state (tests read it whole; the rebuild
+// pages through it).
+type Snapshot struct {
+	EventID   string
+	Settings  decision.EventSettings
+	Decisions []decision.Decision
+}
+
 // Repository persists events and decisions in MySQL.
 type Repository struct {
 	db *gorm.DB
 }
+
+var _ decision.Repository = (*Repository)(nil)
 
 // NewRepository wraps an open connection.
 func NewRepository(db *gorm.DB) *Repository { return &Repository{db: db} }
@@ -120,13 +133,13 @@ type applicationRow struct {
 
 // Settings reads the event's configuration; an event that was never
 // configured has no stock.
-func (r *Repository) Settings(ctx context.Context, eventID string) (EventSettings, error) {
+func (r *Repository) Settings(ctx context.Context, eventID string) (decision.EventSettings, error) {
 	var ev eventRow
 	err := r.db.WithContext(ctx).Raw("SELECT id, total_stock, opens_at, closes_at FROM events WHERE id = ?", eventID).Scan(&ev).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return EventSettings{}, fmt.Errorf("read event %s: %w", eventID, err)
+		return decision.EventSettings{}, fmt.Errorf("read event %s: %w", eventID, err)
 	}
-	s := EventSettings{TotalStock: ev.TotalStock}
+	s := decision.EventSettings{TotalStock: ev.TotalStock}
 	if ev.OpensAt != nil {
 		s.OpensAt = *ev.OpensAt
 	}

@@ -3,20 +3,15 @@ package consumer
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/terning-farewell/farewell/pkg/kafka"
 	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
-	"github.com/terning-farewell/farewell/services/stock-consumer/internal/store"
 )
 
 func mustMarshal(f *testing.F, m proto.Message) []byte {
@@ -57,48 +52,22 @@ func FuzzDecodeApplication(f *testing.F) {
 	})
 }
 
-// recordingRepo is a Repository that only records admin changes.
-type recordingRepo struct{ stock, windows int }
+// recordingDecisions is a Decisions that only records admin changes.
+type recordingDecisions struct{ stock, windows int }
 
-func (r *recordingRepo) SaveDecisions(context.Context, []decision.Decision) error { return nil }
-func (r *recordingRepo) SetStock(_ context.Context, _ string, total int64) error {
+func (r *recordingDecisions) DecideApplications(context.Context, []decision.Application) error {
+	return errors.New("the admin topic must not decide applications")
+}
+func (r *recordingDecisions) SetStock(_ context.Context, _ string, total int64) error {
 	if total < 0 {
 		return errors.New("negative stock reached the repository")
 	}
 	r.stock++
 	return nil
 }
-func (r *recordingRepo) SetWindow(context.Context, string, time.Time, time.Time) error {
+func (r *recordingDecisions) SetWindow(context.Context, string, time.Time, time.Time) error {
 	r.windows++
 	return nil
-}
-func (r *recordingRepo) Settings(context.Context, string) (store.EventSettings, error) {
-	return store.EventSettings{}, nil
-}
-
-func (r *recordingRepo) DecisionPage(context.Context, string, int64, int) ([]decision.Decision, int64, error) {
-	return nil, 0, nil
-}
-
-type noDecider struct{}
-
-func (noDecider) Decide(context.Context, string, []decision.Application, time.Time) ([]decision.Decision, error) {
-	return nil, errors.New("the admin topic must not decide applications")
-}
-func (noDecider) RestoreDecisions(context.Context, string, []decision.Decision) error { return nil }
-func (noDecider) RestoreCounters(context.Context, string, store.EventSettings, int64, int64) (bool, error) {
-	return false, nil
-}
-func (noDecider) Remaining(context.Context, string) (int64, error)   { return 0, nil }
-func (noDecider) NeedsRestore(context.Context, string) (bool, error) { return false, nil }
-func (noDecider) Stranded(context.Context, string, time.Time, int) ([]decision.Application, error) {
-	return nil, nil
-}
-
-type noPublisher struct{}
-
-func (noPublisher) PublishAll(context.Context, []kafka.Message) error {
-	return errors.New("the admin topic must not publish decisions")
 }
 
 // FuzzAdminMessage: arbitrary bytes on farewell.event.admin go through the
@@ -117,10 +86,9 @@ func FuzzAdminMessage(f *testing.F) {
 		Change: &farewellv1.EventAdminChanged_StockSet{StockSet: &farewellv1.StockSet{TotalStock: 1}}}))
 	f.Add(mustMarshal(f, &farewellv1.EventAdminChanged{SchemaVersion: 1, EventId: "final-gift"}))
 	f.Add([]byte("not protobuf at all"))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	f.Fuzz(func(t *testing.T, value []byte) {
-		repo := &recordingRepo{}
-		h, err := NewHandler(noDecider{}, repo, noPublisher{}, Options{DecisionsTopic: "d", AdminTopic: "adm"}, log, prometheus.NewRegistry())
+		repo := &recordingDecisions{}
+		h, err := NewHandler(repo, "adm")
 		if err != nil {
 			t.Fatal(err)
 		}

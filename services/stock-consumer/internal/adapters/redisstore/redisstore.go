@@ -1,6 +1,7 @@
-// Package store holds stock-consumer's adapters: the Redis decision scripts
-// and the MySQL repository (gorm stays in this package).
-package store
+// Package redisstore is stock-consumer's Redis adapter: the decision and
+// restore scripts (Lua files under lua/, loaded once, run with EVALSHA) and
+// the reads the decision service needs.
+package redisstore
 
 import (
 	"context"
@@ -26,6 +27,8 @@ type Decider struct {
 	decide  *redis.Script
 	restore *redis.Script
 }
+
+var _ decision.State = (*Decider)(nil)
 
 // NewDecider loads the Lua scripts once.
 func NewDecider(ctx context.Context, rdb redis.UniversalClient) (*Decider, error) {
@@ -72,21 +75,6 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	return out, nil
 }
 
-// Snapshot is an event's persisted state (tests read it whole; the rebuild
-// pages through it).
-type Snapshot struct {
-	EventID   string
-	Settings  EventSettings
-	Decisions []decision.Decision
-}
-
-// EventSettings is an event's configuration as persisted in MySQL.
-type EventSettings struct {
-	TotalStock int64
-	OpensAt    time.Time
-	ClosesAt   time.Time
-}
-
 // RestoreDecisions writes persisted decisions and their admission markers
 // back to Redis (one pipelined round trip per call).
 func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []decision.Decision) error {
@@ -111,7 +99,7 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 
 // RestoreCounters sets the event's counters and marks its state loaded,
 // unless another process did it first. It reports whether this call did.
-func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s EventSettings, winners, losers int64) (bool, error) {
+func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decision.EventSettings, winners, losers int64) (bool, error) {
 	k := redisx.KeysFor(eventID)
 	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State}
 	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt)).Int()
