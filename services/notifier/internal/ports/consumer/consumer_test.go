@@ -23,8 +23,10 @@ import (
 	"github.com/terning-farewell/farewell/pkg/mail"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
-	"github.com/terning-farewell/farewell/services/notifier/internal/consumer"
+	"github.com/terning-farewell/farewell/services/notifier/internal/adapters/redisstore"
+	"github.com/terning-farewell/farewell/services/notifier/internal/adapters/smtpmail"
 	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
+	"github.com/terning-farewell/farewell/services/notifier/internal/ports/consumer"
 	"github.com/terning-farewell/farewell/services/notifier/internal/templates"
 )
 
@@ -38,9 +40,9 @@ type env struct {
 	decisionsTopic string
 	input          *kafka.Producer
 	reg            *prometheus.Registry
-	markers        *delivery.Markers
+	markers        *redisstore.Markers
 	renderer       *templates.Renderer
-	metrics        *consumer.Metrics
+	metrics        *delivery.Metrics
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -59,13 +61,13 @@ func newEnv(t *testing.T) *env {
 	createTopic(t, e.brokers, kafka.DeadLetter(e.codesTopic))
 	createTopic(t, e.brokers, kafka.DeadLetter(e.decisionsTopic))
 	var err error
-	if e.markers, err = delivery.NewMarkers(context.Background(), e.rdb); err != nil {
+	if e.markers, err = redisstore.NewMarkers(context.Background(), e.rdb); err != nil {
 		t.Fatal(err)
 	}
 	if e.renderer, err = templates.New(); err != nil {
 		t.Fatal(err)
 	}
-	if e.metrics, err = consumer.NewMetrics(e.reg); err != nil {
+	if e.metrics, err = delivery.NewMetrics(e.reg); err != nil {
 		t.Fatal(err)
 	}
 	// The test's own producer has its own registry: its metrics would
@@ -77,18 +79,18 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) sender(t *testing.T, host string, port int) *mail.Sender {
+func (e *env) sender(t *testing.T, host string, port int) *smtpmail.Sender {
 	t.Helper()
 	s, err := mail.NewSender(mail.Config{Host: host, Port: port, From: "no-reply@farewell.test", Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return smtpmail.New(s)
 }
 
-func (e *env) deps(s consumer.Sender, retry consumer.Retry) consumer.Deps {
-	return consumer.Deps{Sender: s, Markers: e.markers, Renderer: e.renderer, Metrics: e.metrics, Log: discard, Retry: retry}
+func (e *env) deps(s delivery.Sender, retry delivery.Retry) delivery.Deps {
+	return delivery.Deps{Sender: s, Markers: e.markers, Renderer: e.renderer, Metrics: e.metrics, Log: discard, Retry: retry}
 }
 
 // run starts both consumer groups, wired as the notifier's main wires them,
@@ -99,11 +101,11 @@ func (e *env) run(t *testing.T, notifyLosers bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes, err := consumer.NewCodeHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), consumer.DefaultRetry(5)))
+	codes, err := consumer.NewCodeHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(5)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := consumer.NewResultHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), consumer.DefaultRetry(5)), notifyLosers)
+	results, err := consumer.NewResultHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(5)), notifyLosers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +292,7 @@ func TestPoisonMessagesGoToTheDeadLetterTopic(t *testing.T) {
 func TestClaimHeldElsewhereDelaysTheEmailUntilItExpires(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	h, err := consumer.NewCodeHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), consumer.DefaultRetry(3)))
+	h, err := consumer.NewCodeHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(3)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +324,7 @@ func TestTemporarySMTPFailureRetriesThenReleasesTheClaim(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	retry := consumer.Retry{MaxAttempts: 3, FirstBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	retry := delivery.Retry{MaxAttempts: 3, FirstBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
 	h, err := consumer.NewResultHandler(e.deps(e.sender(t, "127.0.0.1", port), retry), false)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/terning-farewell/farewell/pkg/observability"
-	"github.com/terning-farewell/farewell/services/notifier/internal/consumer"
+	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
+	"github.com/terning-farewell/farewell/services/notifier/internal/ports/consumer"
 )
 
 type syncBuffer struct {
@@ -46,12 +47,12 @@ func TestLogsCarryNoVerificationCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := func(s consumer.Sender, r consumer.Retry) consumer.Deps {
+	deps := func(s delivery.Sender, r delivery.Retry) delivery.Deps {
 		d := e.deps(s, r)
 		d.Log = log
 		return d
 	}
-	ok, err := consumer.NewCodeHandler(deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), consumer.DefaultRetry(3)))
+	ok, err := consumer.NewCodeHandler(deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(3)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestLogsCarryNoVerificationCode(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 	down, err := consumer.NewCodeHandler(deps(e.sender(t, "127.0.0.1", port),
-		consumer.Retry{MaxAttempts: 2, FirstBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}))
+		delivery.Retry{MaxAttempts: 2, FirstBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
-package consumer
+package delivery
 
 import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
 )
 
 // Label values for failures and poison.
@@ -51,16 +49,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) sent(k delivery.Kind)      { m.sentVec.WithLabelValues(string(k)).Inc() }
-func (m *Metrics) retried(k delivery.Kind)   { m.retriedVec.WithLabelValues(string(k)).Inc() }
-func (m *Metrics) duplicate(k delivery.Kind) { m.duplicateVec.WithLabelValues(string(k)).Inc() }
-func (m *Metrics) inFlight(k delivery.Kind)  { m.inFlightVec.WithLabelValues(string(k)).Inc() }
-func (m *Metrics) failed(k delivery.Kind, reason string) {
+func (m *Metrics) sent(k Kind)      { m.sentVec.WithLabelValues(string(k)).Inc() }
+func (m *Metrics) retried(k Kind)   { m.retriedVec.WithLabelValues(string(k)).Inc() }
+func (m *Metrics) duplicate(k Kind) { m.duplicateVec.WithLabelValues(string(k)).Inc() }
+func (m *Metrics) inFlight(k Kind)  { m.inFlightVec.WithLabelValues(string(k)).Inc() }
+func (m *Metrics) failed(k Kind, reason string) {
 	m.failedVec.WithLabelValues(string(k), reason).Inc()
 }
-func (m *Metrics) skipped(k delivery.Kind, reason delivery.SkipReason) {
+func (m *Metrics) skipped(k Kind, reason SkipReason) {
 	m.skippedVec.WithLabelValues(string(k), string(reason)).Inc()
 }
-func (m *Metrics) poisoned(k delivery.Kind, reason string) {
+func (m *Metrics) poisoned(k Kind, reason string) {
 	m.poisonVec.WithLabelValues(string(k), reason).Inc()
 }

@@ -10,10 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/terning-farewell/farewell/pkg/mail"
 	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
-	"github.com/terning-farewell/farewell/services/notifier/internal/consumer"
 	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
+	"github.com/terning-farewell/farewell/services/notifier/internal/ports/consumer"
 	"github.com/terning-farewell/farewell/services/notifier/internal/templates"
 )
 
@@ -39,9 +38,9 @@ func (m *memMarkers) Release(_ context.Context, j delivery.Job) error {
 	return nil
 }
 
-type memSender struct{ sent []mail.Message }
+type memSender struct{ sent []delivery.Email }
 
-func (s *memSender) Send(_ context.Context, m mail.Message) error {
+func (s *memSender) Send(_ context.Context, m delivery.Email) error {
 	s.sent = append(s.sent, m)
 	return nil
 }
@@ -56,13 +55,13 @@ func fuzzHandler(f *testing.F, codes bool) (func() (*consumer.Handler, *memSende
 		return nil, err
 	}
 	return func() (*consumer.Handler, *memSender) {
-		metrics, err := consumer.NewMetrics(prometheus.NewRegistry())
+		metrics, err := delivery.NewMetrics(prometheus.NewRegistry())
 		if err != nil {
 			f.Fatal(err)
 		}
 		s := &memSender{}
-		d := consumer.Deps{Sender: s, Markers: &memMarkers{state: map[string]delivery.Claim{}}, Renderer: renderer,
-			Metrics: metrics, Log: discard, Retry: consumer.DefaultRetry(1), Now: func() time.Time { return fuzzNow }}
+		d := delivery.Deps{Sender: s, Markers: &memMarkers{state: map[string]delivery.Claim{}}, Renderer: renderer,
+			Metrics: metrics, Log: discard, Retry: delivery.DefaultRetry(1), Now: func() time.Time { return fuzzNow }}
 		var h *consumer.Handler
 		if codes {
 			h, err = consumer.NewCodeHandler(d)

@@ -1,4 +1,7 @@
-package delivery
+// Package redisstore is the notifier's Redis adapter: the idempotency
+// markers ("sending" while a consumer owns a job, "sent" once the SMTP
+// server accepted the email), each change one Lua script loaded once.
+package redisstore
 
 import (
 	"context"
@@ -8,24 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
 )
 
 //go:embed lua/*.lua
 var scriptFiles embed.FS
-
-// Claim is the outcome of claiming a job's marker.
-type Claim int
-
-// Claim outcomes.
-const (
-	// Claimed: the caller owns the job and must send it.
-	Claimed Claim = iota + 1
-	// AlreadySent: the email went out before; skip it.
-	AlreadySent
-	// InFlight: another consumer is sending it (or crashed doing so);
-	// retry later.
-	InFlight
-)
 
 // Markers are the Redis idempotency markers: "sending" while a consumer
 // owns a job, "sent" once the SMTP server accepted the email.
@@ -33,6 +23,8 @@ type Markers struct {
 	rdb            redis.Cmdable
 	claim, release *redis.Script
 }
+
+var _ delivery.MarkerStore = (*Markers)(nil)
 
 // NewMarkers loads the marker scripts into Redis.
 func NewMarkers(ctx context.Context, rdb redis.Cmdable) (*Markers, error) {
@@ -48,23 +40,23 @@ func NewMarkers(ctx context.Context, rdb redis.Cmdable) (*Markers, error) {
 }
 
 // Claim marks job "sending" unless it already has a marker.
-func (m *Markers) Claim(ctx context.Context, job Job) (Claim, error) {
-	v, err := m.claim.Run(ctx, m.rdb, []string{job.MarkerKey()}, SendingTTL.Milliseconds()).Text()
+func (m *Markers) Claim(ctx context.Context, job delivery.Job) (delivery.Claim, error) {
+	v, err := m.claim.Run(ctx, m.rdb, []string{job.MarkerKey()}, delivery.SendingTTL.Milliseconds()).Text()
 	if err != nil {
 		return 0, fmt.Errorf("claim marker: %w", err)
 	}
 	switch v {
 	case "claimed":
-		return Claimed, nil
+		return delivery.Claimed, nil
 	case "sent":
-		return AlreadySent, nil
+		return delivery.AlreadySent, nil
 	default:
-		return InFlight, nil
+		return delivery.InFlight, nil
 	}
 }
 
 // MarkSent records that job's email was accepted by the SMTP server.
-func (m *Markers) MarkSent(ctx context.Context, job Job) error {
+func (m *Markers) MarkSent(ctx context.Context, job delivery.Job) error {
 	if err := m.rdb.Set(ctx, job.MarkerKey(), "sent", job.SentTTL()).Err(); err != nil {
 		return fmt.Errorf("mark sent: %w", err)
 	}
@@ -72,7 +64,7 @@ func (m *Markers) MarkSent(ctx context.Context, job Job) error {
 }
 
 // Release drops job's "sending" claim so it can be tried again.
-func (m *Markers) Release(ctx context.Context, job Job) error {
+func (m *Markers) Release(ctx context.Context, job delivery.Job) error {
 	if err := m.release.Run(ctx, m.rdb, []string{job.MarkerKey()}).Err(); err != nil {
 		return fmt.Errorf("release marker: %w", err)
 	}
