@@ -18,24 +18,24 @@ func TestCodeJob(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		mutate   func(m CodeRequest)
+		mutate   func(m *CodeRequest)
 		wantSkip SkipReason
 		wantErr  bool
 	}{
-		{name: "valid", mutate: func(CodeRequest) {}},
-		{name: "expired", mutate: func(m CodeRequest) { m.ExpiresAtUnixMs = now.UnixMilli() }, wantSkip: SkipExpired},
-		{name: "no schema", mutate: func(m CodeRequest) { m.SchemaVersion = 0 }, wantErr: true},
-		{name: "future schema", mutate: func(m CodeRequest) { m.SchemaVersion = 2 }, wantErr: true},
-		{name: "no email", mutate: func(m CodeRequest) { m.Email = "" }, wantErr: true},
-		{name: "no request id", mutate: func(m CodeRequest) { m.RequestID = "" }, wantErr: true},
-		{name: "short code", mutate: func(m CodeRequest) { m.Code = "12345" }, wantErr: true},
-		{name: "no expiry", mutate: func(m CodeRequest) { m.ExpiresAtUnixMs = 0 }, wantErr: true},
+		{name: "valid", mutate: func(*CodeRequest) {}},
+		{name: "expired", mutate: func(m *CodeRequest) { m.ExpiresAtUnixMs = now.UnixMilli() }, wantSkip: SkipExpired},
+		{name: "no schema", mutate: func(m *CodeRequest) { m.SchemaVersion = 0 }, wantErr: true},
+		{name: "future schema", mutate: func(m *CodeRequest) { m.SchemaVersion = 2 }, wantErr: true},
+		{name: "no email", mutate: func(m *CodeRequest) { m.Email = "" }, wantErr: true},
+		{name: "no request id", mutate: func(m *CodeRequest) { m.RequestID = "" }, wantErr: true},
+		{name: "short code", mutate: func(m *CodeRequest) { m.Code = "12345" }, wantErr: true},
+		{name: "no expiry", mutate: func(m *CodeRequest) { m.ExpiresAtUnixMs = 0 }, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m := valid()
-			tt.mutate(m)
+			tt.mutate(&m)
 			job, skip, err := CodeJob(m, now)
 			if tt.wantErr {
 				if !errors.Is(err, ErrInvalidMessage) {
