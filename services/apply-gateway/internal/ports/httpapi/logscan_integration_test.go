@@ -1,33 +1,15 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/observability"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestLogsCarryNoTokenOrAdminKey drives the gateway through apply, status,
 // the admin API, refused tokens and keys, the admin lockout and a broker
@@ -35,7 +17,7 @@ func (b *syncBuffer) String() string {
 // logs: no token (nor its signature), no admin key, no guessed key and no
 // secret may appear.
 func TestLogsCarryNoTokenOrAdminKey(t *testing.T) {
-	sink := &syncBuffer{}
+	sink := &testinfra.LogSink{}
 	log, err := observability.NewLogger(sink, "debug", "apply-gateway", "logscan")
 	if err != nil {
 		t.Fatal(err)
@@ -86,9 +68,5 @@ func TestLogsCarryNoTokenOrAdminKey(t *testing.T) {
 	for i, gs := range guesses {
 		forbidden["guessed admin key "+string(rune('0'+i))] = gs
 	}
-	for what, s := range forbidden {
-		if strings.Contains(logs, s) {
-			t.Errorf("the logs contain the %s", what)
-		}
-	}
+	testinfra.ForbidInLogs(t, logs, forbidden)
 }

@@ -1,35 +1,16 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/observability"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 )
-
-// syncBuffer is a log sink that the handlers' goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestLogsCarryNoCodeTokenOrSecret runs the whole auth journey, its refusals
 // and a broker failure with the service's real JSON logger at debug level,
@@ -38,7 +19,7 @@ func (b *syncBuffer) String() string {
 // email or a token be a metric label.
 func TestLogsCarryNoCodeTokenOrSecret(t *testing.T) {
 	t.Parallel()
-	sink := &syncBuffer{}
+	sink := &testinfra.LogSink{}
 	log, err := observability.NewLogger(sink, "debug", "auth", "logscan")
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +68,7 @@ func TestLogsCarryNoCodeTokenOrSecret(t *testing.T) {
 		"code secret":       "c0d3-s3cr3t-for-tests-0123456789abcdef",
 		"injected header":   "Bcc: x@example.com",
 	}
-	for what, s := range forbidden {
-		if strings.Contains(logs, s) {
-			t.Errorf("the logs contain the %s", what)
-		}
-	}
+	testinfra.ForbidInLogs(t, logs, forbidden)
 	// Nor may a metric label: labels are bounded sets (routes, outcomes).
 	for _, reg := range []*testAuth{a, b} {
 		families, err := reg.reg.Gather()
@@ -111,15 +88,5 @@ func TestLogsCarryNoCodeTokenOrSecret(t *testing.T) {
 	// A bare six-digit code can collide with numbers in a log line (the
 	// time's nanoseconds, a duration); look for it in every string value
 	// but the time instead.
-	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
-		var fields map[string]any
-		if err := json.Unmarshal([]byte(line), &fields); err != nil {
-			t.Fatalf("not a JSON log line: %q", line)
-		}
-		for k, v := range fields {
-			if s, ok := v.(string); ok && k != "time" && strings.Contains(s, code) {
-				t.Errorf("log field %q carries the code: %q", k, s)
-			}
-		}
-	}
+	testinfra.ForbidInLogFields(t, logs, code)
 }

@@ -58,8 +58,8 @@ func newEnv(t *testing.T) *env {
 	}
 	e.codesTopic = testinfra.KafkaTopic(t, e.brokers, "test-notifier-codes-", 1)
 	e.decisionsTopic = testinfra.KafkaTopic(t, e.brokers, "test-notifier-decisions-", 1)
-	createTopic(t, e.brokers, kafka.DeadLetter(e.codesTopic))
-	createTopic(t, e.brokers, kafka.DeadLetter(e.decisionsTopic))
+	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.codesTopic), 1)
+	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.decisionsTopic), 1)
 	var err error
 	if e.markers, err = redisstore.NewMarkers(context.Background(), e.rdb); err != nil {
 		t.Fatal(err)
@@ -387,21 +387,6 @@ func (e *env) expectNoMail(t *testing.T, addr string, want int) {
 	if len(got) != want {
 		t.Fatalf("%d emails to %s, want exactly %d", len(got), addr, want)
 	}
-}
-
-func createTopic(t *testing.T, brokers []string, name string) {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = admin.DeleteTopic(name); _ = admin.Close() })
 }
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {

@@ -1,12 +1,9 @@
 package consumer_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +11,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/terning-farewell/farewell/pkg/observability"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
 	"github.com/terning-farewell/farewell/services/notifier/internal/ports/consumer"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestLogsCarryNoVerificationCode sends a real code email through Mailpit,
 // then the same kind of message through an SMTP server that is down (the
@@ -42,7 +23,7 @@ func (b *syncBuffer) String() string {
 func TestLogsCarryNoVerificationCode(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	sink := &syncBuffer{}
+	sink := &testinfra.LogSink{}
 	log, err := observability.NewLogger(sink, "debug", "notifier", "logscan")
 	if err != nil {
 		t.Fatal(err)
@@ -86,16 +67,5 @@ func TestLogsCarryNoVerificationCode(t *testing.T) {
 	if !strings.Contains(logs, "temporary smtp failure") {
 		t.Fatalf("the retry path logged nothing to scan:\n%s", logs)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
-		var fields map[string]any
-		if err := json.Unmarshal([]byte(line), &fields); err != nil {
-			t.Fatalf("not a JSON log line: %q", line)
-		}
-		for k, v := range fields {
-			s, isString := v.(string)
-			if isString && k != "time" && (strings.Contains(s, code) || strings.Contains(s, otherCode)) {
-				t.Errorf("log field %q carries a verification code: %q", k, s)
-			}
-		}
-	}
+	testinfra.ForbidInLogFields(t, logs, code, otherCode)
 }

@@ -32,8 +32,8 @@ func TestBadAdminMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	e := newEnv(t)
 	e.setStock(1)
 	dlq := kafka.DeadLetter(e.admTopic)
-	createTopic(t, e.brokers, dlq)
-	createTopic(t, e.brokers, kafka.DeadLetter(e.appsTopic))
+	testinfra.CreateKafkaTopic(t, e.brokers, dlq, 1)
+	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.appsTopic), 1)
 	ctx := e.runGroup()
 
 	admin := func(v uint32, event string, change any) []byte {

@@ -352,7 +352,7 @@ func TestGroupEndToEnd(t *testing.T) {
 	e := newEnv(t)
 	e.setStock(3)
 	dlq := kafka.DeadLetter(e.appsTopic)
-	createTopic(t, e.brokers, dlq)
+	testinfra.CreateKafkaTopic(t, e.brokers, dlq, 1)
 	ctx := e.runGroup()
 
 	var msgs []kafka.Message
@@ -429,19 +429,4 @@ func (e *env) runGroup() context.Context {
 		}
 	})
 	return ctx
-}
-
-func createTopic(t *testing.T, brokers []string, name string) {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	admin, err := sarama.NewClusterAdmin(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.DeleteTopic(name) })
 }
