@@ -17,12 +17,12 @@ targets=(
 	"pkg ./token FuzzVerify"
 	"pkg ./httpserver FuzzDecodeJSON"
 	"services/auth ./internal/codes FuzzNormalizeEmail"
-	"services/auth ./internal/http FuzzAuthRequest"
-	"services/apply-gateway ./internal/http FuzzAdminBody"
-	"services/stock-consumer ./internal/consumer FuzzDecodeApplication"
-	"services/stock-consumer ./internal/consumer FuzzAdminMessage"
-	"services/notifier ./internal/consumer FuzzCodeMessage"
-	"services/notifier ./internal/consumer FuzzDecisionMessage"
+	"services/auth ./internal/ports/httpapi FuzzAuthRequest"
+	"services/apply-gateway ./internal/ports/httpapi FuzzAdminBody"
+	"services/stock-consumer ./internal/ports/consumer FuzzDecodeApplication"
+	"services/stock-consumer ./internal/ports/consumer FuzzAdminMessage"
+	"services/notifier ./internal/ports/consumer FuzzCodeMessage"
+	"services/notifier ./internal/ports/consumer FuzzDecisionMessage"
 )
 
 failed=0

@@ -23,6 +23,15 @@ func KafkaBrokers(t testing.TB) []string {
 // deletes it when the test ends.
 func KafkaTopic(t testing.TB, brokers []string, prefix string, partitions int32) string {
 	t.Helper()
+	name := UniqueName(prefix)
+	CreateKafkaTopic(t, brokers, name, partitions)
+	return name
+}
+
+// CreateKafkaTopic creates the topic name (a dead-letter topic named after
+// another, say) and deletes it when the test ends.
+func CreateKafkaTopic(t testing.TB, brokers []string, name string, partitions int32) {
+	t.Helper()
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
@@ -30,12 +39,10 @@ func KafkaTopic(t testing.TB, brokers []string, prefix string, partitions int32)
 		t.Fatalf("kafka admin: %v", err)
 	}
 	t.Cleanup(func() { _ = admin.Close() })
-	name := UniqueName(prefix)
 	if err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false); err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
 	t.Cleanup(func() { _ = admin.DeleteTopic(name) })
-	return name
 }
 
 // ReadMessages reads n messages from partition 0 of topic with a plain

@@ -21,12 +21,12 @@ import (
 	"github.com/terning-farewell/farewell/pkg/observability"
 	"github.com/terning-farewell/farewell/pkg/redisx"
 	"github.com/terning-farewell/farewell/pkg/token"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/kafkapub"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
-	"github.com/terning-farewell/farewell/services/apply-gateway/internal/broker"
 	gwconfig "github.com/terning-farewell/farewell/services/apply-gateway/internal/config"
-	gwhttp "github.com/terning-farewell/farewell/services/apply-gateway/internal/http"
-	"github.com/terning-farewell/farewell/services/apply-gateway/internal/store"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
 func main() {
@@ -57,7 +57,7 @@ func realMain(ctx context.Context) error {
 	defer rdb.Close()
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st, err := store.NewRedis(startCtx, rdb, cfg.EventID)
+	st, err := redisstore.NewRedis(startCtx, rdb, cfg.EventID)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func realMain(ctx context.Context) error {
 	// Closed after the HTTP server stopped, so in-flight applies get their ack.
 	defer producer.Close()
 
-	brk := broker.New(producer, cfg.EventID, cfg.Instance, cfg.ApplicationsTopic, cfg.AdminTopic)
+	brk := kafkapub.New(producer, cfg.EventID, cfg.Instance, cfg.ApplicationsTopic, cfg.AdminTopic)
 	applier, err := admission.NewService(admission.Config{
 		EventID: cfg.EventID, Grace: cfg.AdmissionGrace, PublishTimeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlight,
 	}, st, brk, uuid.NewString)
@@ -94,7 +94,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	gwhttp.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, log).Register(srv.Engine())
+	httpapi.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, log).Register(srv.Engine())
 	httpserver.MountPprof(srv.Engine(), cfg.EnablePprof)
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
 
 func validEnv() map[string]string {
@@ -33,43 +34,23 @@ func TestLoadDefaults(t *testing.T) {
 // low entropy, and the error names the variable without echoing the value.
 func TestLoadRefusesEmptyOrWeakSecrets(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		key   string
-		name  string
-		value *string
-		want  string
-	}{
-		{"FAREWELL_ADMIN_KEY", "unset", nil, "FAREWELL_ADMIN_KEY is required"},
-		{"FAREWELL_ADMIN_KEY", "empty", ptr(""), "FAREWELL_ADMIN_KEY is required"},
-		{"FAREWELL_ADMIN_KEY", "blank", ptr("   "), "FAREWELL_ADMIN_KEY is required"},
-		{"FAREWELL_ADMIN_KEY", "23 bytes", ptr("Vb3Nq8Ws1Ex6Rc4Tz9Ym2Ul"), "FAREWELL_ADMIN_KEY is too short"},
-		{"FAREWELL_ADMIN_KEY", "contains admin", ptr("admin-Vb3Nq8Ws1Ex6Rc4Tz9Ym"), "FAREWELL_ADMIN_KEY is too weak"},
-		{"FAREWELL_ADMIN_KEY", "digits", ptr("123456781234567812345678"), "FAREWELL_ADMIN_KEY is too weak"},
-		{"FAREWELL_ADMIN_KEY", "low entropy", ptr(strings.Repeat("xy", 16)), "FAREWELL_ADMIN_KEY is too weak"},
-		{"FAREWELL_JWT_SECRET", "unset", nil, "FAREWELL_JWT_SECRET is required"},
-		{"FAREWELL_JWT_SECRET", "empty", ptr(""), "FAREWELL_JWT_SECRET is required"},
-		{"FAREWELL_JWT_SECRET", "31 bytes", ptr("R7tY2uI9oP4aS1dF6gH3jK8lZ5xC0vB"), "FAREWELL_JWT_SECRET is too short"},
-		{"FAREWELL_JWT_SECRET", "password", ptr("password-R7tY2uI9oP4aS1dF6gH3jK8l"), "FAREWELL_JWT_SECRET is too weak"},
-		{"FAREWELL_JWT_SECRET", "low entropy", ptr(strings.Repeat("ab", 20)), "FAREWELL_JWT_SECRET is too weak"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.key+"/"+tt.name, func(t *testing.T) {
-			t.Parallel()
-			m := validEnv()
-			if tt.value == nil {
-				delete(m, tt.key)
-			} else {
-				m[tt.key] = *tt.value
-			}
-			_, err := Load(pkgconfig.FromMap(m))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Load error = %v, want it to mention %q", err, tt.want)
-			}
-			if tt.value != nil && strings.TrimSpace(*tt.value) != "" && strings.Contains(err.Error(), *tt.value) {
-				t.Fatal("the error echoes the secret")
-			}
-		})
-	}
+	testinfra.CheckRefused(t, validEnv, func(env map[string]string) error {
+		_, err := Load(pkgconfig.FromMap(env))
+		return err
+	}, []testinfra.EnvCase{
+		{Name: "FAREWELL_ADMIN_KEY/unset", Unset: []string{"FAREWELL_ADMIN_KEY"}, WantErr: "FAREWELL_ADMIN_KEY is required"},
+		{Name: "FAREWELL_ADMIN_KEY/empty", Set: map[string]string{"FAREWELL_ADMIN_KEY": ""}, WantErr: "FAREWELL_ADMIN_KEY is required"},
+		{Name: "FAREWELL_ADMIN_KEY/blank", Set: map[string]string{"FAREWELL_ADMIN_KEY": "   "}, WantErr: "FAREWELL_ADMIN_KEY is required"},
+		{Name: "FAREWELL_ADMIN_KEY/23 bytes", Set: map[string]string{"FAREWELL_ADMIN_KEY": "Vb3Nq8Ws1Ex6Rc4Tz9Ym2Ul"}, WantErr: "FAREWELL_ADMIN_KEY is too short"},
+		{Name: "FAREWELL_ADMIN_KEY/contains admin", Set: map[string]string{"FAREWELL_ADMIN_KEY": "admin-Vb3Nq8Ws1Ex6Rc4Tz9Ym"}, WantErr: "FAREWELL_ADMIN_KEY is too weak"},
+		{Name: "FAREWELL_ADMIN_KEY/digits", Set: map[string]string{"FAREWELL_ADMIN_KEY": "123456781234567812345678"}, WantErr: "FAREWELL_ADMIN_KEY is too weak"},
+		{Name: "FAREWELL_ADMIN_KEY/low entropy", Set: map[string]string{"FAREWELL_ADMIN_KEY": strings.Repeat("xy", 16)}, WantErr: "FAREWELL_ADMIN_KEY is too weak"},
+		{Name: "FAREWELL_JWT_SECRET/unset", Unset: []string{"FAREWELL_JWT_SECRET"}, WantErr: "FAREWELL_JWT_SECRET is required"},
+		{Name: "FAREWELL_JWT_SECRET/empty", Set: map[string]string{"FAREWELL_JWT_SECRET": ""}, WantErr: "FAREWELL_JWT_SECRET is required"},
+		{Name: "FAREWELL_JWT_SECRET/31 bytes", Set: map[string]string{"FAREWELL_JWT_SECRET": "R7tY2uI9oP4aS1dF6gH3jK8lZ5xC0vB"}, WantErr: "FAREWELL_JWT_SECRET is too short"},
+		{Name: "FAREWELL_JWT_SECRET/password", Set: map[string]string{"FAREWELL_JWT_SECRET": "password-R7tY2uI9oP4aS1dF6gH3jK8l"}, WantErr: "FAREWELL_JWT_SECRET is too weak"},
+		{Name: "FAREWELL_JWT_SECRET/low entropy", Set: map[string]string{"FAREWELL_JWT_SECRET": strings.Repeat("ab", 20)}, WantErr: "FAREWELL_JWT_SECRET is too weak"},
+	}, "FAREWELL_JWT_SECRET", "FAREWELL_ADMIN_KEY")
 }
 
 func TestLoadRefusesBadTrustedProxies(t *testing.T) {
@@ -80,5 +61,3 @@ func TestLoadRefusesBadTrustedProxies(t *testing.T) {
 		t.Fatalf("Load error = %v", err)
 	}
 }
-
-func ptr(s string) *string { return &s }

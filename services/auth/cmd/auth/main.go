@@ -19,10 +19,11 @@ import (
 	"github.com/terning-farewell/farewell/pkg/observability"
 	"github.com/terning-farewell/farewell/pkg/redisx"
 	"github.com/terning-farewell/farewell/pkg/token"
+	"github.com/terning-farewell/farewell/services/auth/internal/adapters/kafkapub"
+	"github.com/terning-farewell/farewell/services/auth/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 	"github.com/terning-farewell/farewell/services/auth/internal/config"
-	httpapi "github.com/terning-farewell/farewell/services/auth/internal/http"
-	"github.com/terning-farewell/farewell/services/auth/internal/store"
+	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
@@ -51,7 +52,7 @@ func realMain(ctx context.Context) (err error) {
 
 	rdb := redisx.NewClient(redisx.Config{Addr: cfg.Common.RedisAddr, Password: cfg.Common.RedisPassword, PoolSize: cfg.Common.RedisPoolSize})
 	defer func() { err = errors.Join(err, closeWith("redis", rdb.Close)) }()
-	codeStore, err := store.New(ctx, rdb, store.Limits{
+	codeStore, err := redisstore.New(ctx, rdb, redisstore.Limits{
 		CodeTTL:        cfg.Codes.TTL,
 		ResendCooldown: cfg.Codes.ResendCooldown,
 		HourlyLimit:    cfg.Codes.HourlyLimit,
@@ -82,11 +83,10 @@ func realMain(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	svc, err := verification.New(codeStore, producer, codec, hasher, verification.Settings{
+	svc, err := verification.New(codeStore, kafkapub.New(producer, cfg.CodesTopic), codec, hasher, verification.Settings{
 		CodeTTL:        cfg.Codes.TTL,
 		ResendCooldown: cfg.Codes.ResendCooldown,
 		MaxAttempts:    cfg.Codes.MaxAttempts,
-		CodesTopic:     cfg.CodesTopic,
 		PublishTimeout: cfg.PublishTimeout,
 	}, log, reg)
 	if err != nil {

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
 
 // TestLoadRefusesEmptyOrWeakSecrets: auth holds two secrets, the JWT signing
@@ -12,38 +14,19 @@ import (
 func TestLoadRefusesEmptyOrWeakSecrets(t *testing.T) {
 	t.Parallel()
 	for _, key := range []string{"FAREWELL_JWT_SECRET", "FAREWELL_CODE_SECRET"} {
-		tests := []struct {
-			name  string
-			value *string
-			want  string
-		}{
-			{"unset", nil, key + " is required"},
-			{"empty", ptr(""), key + " is required"},
-			{"blank", ptr("    "), key + " is required"},
-			{"short", ptr("Zq8Lm2Xv7Rt4"), key + " is too short"},
-			{"31 bytes", ptr("q8Zr2LmN4vX7pT1sW9yK3bH6jD0fG5c"), key + " is too short"},
-			{"well known word", ptr("my-super-secret-value-0123456789abcdef"), key + " is too weak"},
-			{"changeme", ptr("changeme-changeme-changeme-changeme!"), key + " is too weak"},
-			{"low entropy", ptr(strings.Repeat("ab", 20)), key + " is too weak"},
+		set := func(name, value string) testinfra.EnvCase {
+			return testinfra.EnvCase{Name: key + "/" + name, Set: map[string]string{key: value}}
 		}
-		for _, tt := range tests {
-			t.Run(key+"/"+tt.name, func(t *testing.T) {
-				t.Parallel()
-				m := validEnv()
-				if tt.value == nil {
-					delete(m, key)
-				} else {
-					m[key] = *tt.value
-				}
-				_, err := Load(configEnv(m))
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("Load error = %v, want it to mention %q", err, tt.want)
-				}
-				if tt.value != nil && strings.TrimSpace(*tt.value) != "" && strings.Contains(err.Error(), *tt.value) {
-					t.Fatal("the error echoes the secret")
-				}
-			})
-		}
+		testinfra.CheckRefused(t, validEnv, load, []testinfra.EnvCase{
+			{Name: key + "/unset", Unset: []string{key}, WantErr: key + " is required"},
+			withErr(set("empty", ""), key+" is required"),
+			withErr(set("blank", "    "), key+" is required"),
+			withErr(set("short", "Zq8Lm2Xv7Rt4"), key+" is too short"),
+			withErr(set("31 bytes", "q8Zr2LmN4vX7pT1sW9yK3bH6jD0fG5c"), key+" is too short"),
+			withErr(set("well known word", "my-super-secret-value-0123456789abcdef"), key+" is too weak"),
+			withErr(set("changeme", "changeme-changeme-changeme-changeme!"), key+" is too weak"),
+			withErr(set("low entropy", strings.Repeat("ab", 20)), key+" is too weak"),
+		}, "FAREWELL_JWT_SECRET", "FAREWELL_CODE_SECRET")
 	}
 	t.Run("a previous JWT key that is too short", func(t *testing.T) {
 		t.Parallel()
@@ -58,4 +41,7 @@ func TestLoadRefusesEmptyOrWeakSecrets(t *testing.T) {
 	}
 }
 
-func ptr(s string) *string { return &s }
+func withErr(c testinfra.EnvCase, want string) testinfra.EnvCase {
+	c.WantErr = want
+	return c
+}

@@ -1,6 +1,6 @@
 // Package verification runs the two use cases of the auth service: issuing
-// a one-time code to an email (rate limited, stored as an HMAC, published to
-// Kafka for the notifier) and verifying it (single use, limited attempts)
+// a one-time code to an email (rate limited, stored as an HMAC, announced
+// to the notifier) and verifying it (single use, limited attempts)
 // in exchange for a participant token. I/O is reached through the small
 // interfaces below; the HTTP layer maps the errors it returns.
 package verification
@@ -14,10 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/terning-farewell/farewell/pkg/kafka"
-	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
 	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 )
 
@@ -102,9 +99,20 @@ type CodeStore interface {
 	DeleteIfMatch(ctx context.Context, email, digest string) (bool, error)
 }
 
-// Publisher sends a message and waits for the broker's acknowledgement.
-type Publisher interface {
-	Publish(ctx context.Context, m kafka.Message) error
+// CodeRequest asks the notifier to mail a code.
+type CodeRequest struct {
+	Email       string
+	Code        string
+	RequestedAt time.Time
+	ExpiresAt   time.Time
+	// RequestID identifies the request, so a redelivery mails nobody twice.
+	RequestID string
+}
+
+// Announcer hands a code request to the notifier and returns once it is
+// durable (the broker acknowledged it).
+type Announcer interface {
+	AnnounceCode(ctx context.Context, r CodeRequest) error
 }
 
 // Minter issues participant tokens.
@@ -117,14 +125,13 @@ type Settings struct {
 	CodeTTL        time.Duration
 	ResendCooldown time.Duration
 	MaxAttempts    int
-	CodesTopic     string
 	PublishTimeout time.Duration
 }
 
 // Service issues and verifies codes.
 type Service struct {
 	store   CodeStore
-	pub     Publisher
+	pub     Announcer
 	tokens  Minter
 	hasher  codes.Hasher
 	set     Settings
@@ -134,11 +141,11 @@ type Service struct {
 }
 
 // New returns a Service; metrics are registered on reg.
-func New(store CodeStore, pub Publisher, tokens Minter, hasher codes.Hasher, set Settings, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+func New(store CodeStore, pub Announcer, tokens Minter, hasher codes.Hasher, set Settings, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if store == nil || pub == nil || tokens == nil || log == nil {
-		return nil, errors.New("verification: store, publisher, minter and logger are required")
+		return nil, errors.New("verification: store, announcer, minter and logger are required")
 	}
-	if set.MaxAttempts < 1 || set.CodeTTL <= 0 || set.PublishTimeout <= 0 || set.CodesTopic == "" {
+	if set.MaxAttempts < 1 || set.CodeTTL <= 0 || set.PublishTimeout <= 0 {
 		return nil, errors.New("verification: incomplete settings")
 	}
 	m, err := newMetrics(reg)
@@ -173,23 +180,14 @@ func (s *Service) RequestCode(ctx context.Context, ip, rawEmail string) error {
 		return &LimitError{Limit: refusal.Limit, RetryAfter: refusal.RetryAfter}
 	}
 
-	value, err := proto.Marshal(&farewellv1.VerificationCodeRequested{
-		SchemaVersion:     1,
-		Email:             email,
-		Code:              code,
-		RequestedAtUnixMs: now.UnixMilli(),
-		ExpiresAtUnixMs:   now.Add(s.set.CodeTTL).UnixMilli(),
-		RequestId:         uuid.NewString(),
-	})
-	if err != nil {
-		s.undo(email, digest)
-		return fmt.Errorf("encode code request: %w", err)
+	req := CodeRequest{
+		Email: email, Code: code, RequestedAt: now, ExpiresAt: now.Add(s.set.CodeTTL), RequestID: uuid.NewString(),
 	}
 	// A client that hangs up must not leave a stored code whose email may
 	// or may not be on its way: the publish runs to its own deadline.
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.PublishTimeout)
 	defer cancel()
-	if err := s.pub.Publish(pubCtx, kafka.Message{Topic: s.set.CodesTopic, Key: email, Value: value}); err != nil {
+	if err := s.pub.AnnounceCode(pubCtx, req); err != nil {
 		s.undo(email, digest)
 		s.metrics.refused(refusedPublishFailed)
 		return fmt.Errorf("publish code request: %w: %w", ErrUnavailable, err)

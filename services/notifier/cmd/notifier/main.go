@@ -22,9 +22,11 @@ import (
 	"github.com/terning-farewell/farewell/pkg/mail"
 	"github.com/terning-farewell/farewell/pkg/observability"
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/notifier/internal/adapters/redisstore"
+	"github.com/terning-farewell/farewell/services/notifier/internal/adapters/smtpmail"
 	"github.com/terning-farewell/farewell/services/notifier/internal/config"
-	"github.com/terning-farewell/farewell/services/notifier/internal/consumer"
 	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
+	"github.com/terning-farewell/farewell/services/notifier/internal/ports/consumer"
 	"github.com/terning-farewell/farewell/services/notifier/internal/templates"
 )
 
@@ -55,7 +57,7 @@ func realMain(ctx context.Context) (err error) {
 	// Deferred closes run in reverse: senders, then producer, then Redis.
 	rdb := redisx.NewClient(redisx.Config{Addr: cfg.Common.RedisAddr, Password: cfg.Common.RedisPassword, PoolSize: cfg.Common.RedisPoolSize})
 	defer func() { err = errors.Join(err, closeWith("redis", rdb.Close)) }()
-	markers, err := delivery.NewMarkers(ctx, rdb)
+	markers, err := redisstore.NewMarkers(ctx, rdb)
 	if err != nil {
 		return err
 	}
@@ -69,7 +71,7 @@ func realMain(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	metrics, err := consumer.NewMetrics(reg)
+	metrics, err := delivery.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
@@ -84,9 +86,9 @@ func realMain(ctx context.Context) (err error) {
 	}
 	defer func() { err = errors.Join(err, closeWith("result smtp sender", resultSender.Close)) }()
 
-	deps := func(s *mail.Sender) consumer.Deps {
-		return consumer.Deps{Sender: s, Markers: markers, Renderer: renderer, Metrics: metrics, Log: log,
-			Retry: consumer.DefaultRetry(cfg.MailMaxAttempts)}
+	deps := func(s *mail.Sender) delivery.Deps {
+		return delivery.Deps{Sender: smtpmail.New(s), Markers: markers, Renderer: renderer, Metrics: metrics, Log: log,
+			Retry: delivery.DefaultRetry(cfg.MailMaxAttempts)}
 	}
 	codeHandler, err := consumer.NewCodeHandler(deps(codeSender))
 	if err != nil {

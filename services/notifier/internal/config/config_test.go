@@ -1,11 +1,11 @@
 package config
 
 import (
-	"strings"
 	"testing"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -14,51 +14,33 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := []struct {
-		name      string
-		got, want any
-	}{
-		{"addr", cfg.HTTP.Addr, DefaultHTTPAddr},
-		{"smtp port", cfg.Mail.Port, 1025},
-		{"tls", cfg.Mail.TLS, "none"},
-		{"rate", cfg.Mail.RatePerSecond, 200.0},
-		{"losers", cfg.NotifyLosers, false},
-		{"attempts", cfg.MailMaxAttempts, 5},
-		{"codes group", cfg.CodesGroup, "farewell-notifier-codes"},
-		{"results group", cfg.ResultsGroup, "farewell-notifier-results"},
-		{"codes topic", cfg.CodesTopic, kafka.TopicAuthCodes},
-		{"decisions topic", cfg.DecisionsTopic, kafka.TopicDecisions},
-	}
-	for _, c := range checks {
-		if c.got != c.want {
-			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
-		}
-	}
+	testinfra.CheckFields(t, []testinfra.Field{
+		{Name: "addr", Got: cfg.HTTP.Addr, Want: DefaultHTTPAddr},
+		{Name: "smtp port", Got: cfg.Mail.Port, Want: 1025},
+		{Name: "tls", Got: cfg.Mail.TLS, Want: "none"},
+		{Name: "rate", Got: cfg.Mail.RatePerSecond, Want: 200.0},
+		{Name: "losers", Got: cfg.NotifyLosers, Want: false},
+		{Name: "attempts", Got: cfg.MailMaxAttempts, Want: 5},
+		{Name: "codes group", Got: cfg.CodesGroup, Want: "farewell-notifier-codes"},
+		{Name: "results group", Got: cfg.ResultsGroup, Want: "farewell-notifier-results"},
+		{Name: "codes topic", Got: cfg.CodesTopic, Want: kafka.TopicAuthCodes},
+		{Name: "decisions topic", Got: cfg.DecisionsTopic, Want: kafka.TopicDecisions},
+	})
 }
 
 func TestLoadRefuses(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		env     map[string]string
-		wantErr string
-	}{
-		{"tls mode", map[string]string{"FAREWELL_SMTP_TLS": "ssl3"}, "FAREWELL_SMTP_TLS"},
-		{"port", map[string]string{"FAREWELL_SMTP_PORT": "0"}, "FAREWELL_SMTP_PORT"},
-		{"user without password", map[string]string{"FAREWELL_SMTP_USERNAME": "u"}, "FAREWELL_SMTP_PASSWORD"},
-		{"cleartext password to remote host", map[string]string{"FAREWELL_SMTP_HOST": "smtp.gmail.com", "FAREWELL_SMTP_USERNAME": "u", "FAREWELL_SMTP_PASSWORD": "p"}, "clear text"},
-		{"from", map[string]string{"FAREWELL_MAIL_FROM": "not an address"}, "FAREWELL_MAIL_FROM"},
-		{"attempts", map[string]string{"FAREWELL_MAIL_MAX_ATTEMPTS": "0"}, "FAREWELL_MAIL_MAX_ATTEMPTS"},
-		{"same groups", map[string]string{"FAREWELL_RESULTS_GROUP": "farewell-notifier-codes"}, "must be set and differ"},
-		{"bool", map[string]string{"FAREWELL_NOTIFY_LOSERS": "maybe"}, "FAREWELL_NOTIFY_LOSERS"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Load(pkgconfig.FromMap(tt.env))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Load error = %v, want it to mention %q", err, tt.wantErr)
-			}
-		})
-	}
+	testinfra.CheckRefused(t, nil, func(env map[string]string) error {
+		_, err := Load(pkgconfig.FromMap(env))
+		return err
+	}, []testinfra.EnvCase{
+		{Name: "tls mode", Set: map[string]string{"FAREWELL_SMTP_TLS": "ssl3"}, WantErr: "FAREWELL_SMTP_TLS"},
+		{Name: "port", Set: map[string]string{"FAREWELL_SMTP_PORT": "0"}, WantErr: "FAREWELL_SMTP_PORT"},
+		{Name: "user without password", Set: map[string]string{"FAREWELL_SMTP_USERNAME": "u"}, WantErr: "FAREWELL_SMTP_PASSWORD"},
+		{Name: "cleartext password to remote host", Set: map[string]string{"FAREWELL_SMTP_HOST": "smtp.gmail.com", "FAREWELL_SMTP_USERNAME": "u", "FAREWELL_SMTP_PASSWORD": "p"}, WantErr: "clear text"},
+		{Name: "from", Set: map[string]string{"FAREWELL_MAIL_FROM": "not an address"}, WantErr: "FAREWELL_MAIL_FROM"},
+		{Name: "attempts", Set: map[string]string{"FAREWELL_MAIL_MAX_ATTEMPTS": "0"}, WantErr: "FAREWELL_MAIL_MAX_ATTEMPTS"},
+		{Name: "same groups", Set: map[string]string{"FAREWELL_RESULTS_GROUP": "farewell-notifier-codes"}, WantErr: "must be set and differ"},
+		{Name: "bool", Set: map[string]string{"FAREWELL_NOTIFY_LOSERS": "maybe"}, WantErr: "FAREWELL_NOTIFY_LOSERS"},
+	})
 }

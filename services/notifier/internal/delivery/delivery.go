@@ -1,7 +1,8 @@
 // Package delivery holds the notifier's rules: which Kafka messages become
 // which emails (and which are skipped), how each email is identified so a
-// redelivered message never mails anyone twice, and the Redis markers that
-// enforce it.
+// redelivered message never mails anyone twice, and the service that claims
+// a job's marker, renders and sends its email with bounded retries. It
+// reaches Redis and SMTP only through the small interfaces it defines.
 package delivery
 
 import (
@@ -10,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
 )
 
 // SchemaVersion is the newest message schema this notifier understands.
@@ -61,6 +60,35 @@ const (
 	ResultSentTTL = 30 * 24 * time.Hour
 )
 
+// CodeRequest is a decoded farewell.auth.codes message.
+type CodeRequest struct {
+	SchemaVersion   uint32
+	Email           string
+	Code            string
+	RequestID       string
+	ExpiresAtUnixMs int64
+}
+
+// DecisionStatus is a decision's outcome as carried on the decisions topic
+// (the same numbers as the message schema).
+type DecisionStatus int32
+
+// Decision outcomes.
+const (
+	StatusUnspecified DecisionStatus = 0
+	StatusSuccess     DecisionStatus = 1
+	StatusFailure     DecisionStatus = 2
+)
+
+// Decided is a decoded farewell.event.decisions message.
+type Decided struct {
+	SchemaVersion uint32
+	EventID       string
+	Email         string
+	Status        DecisionStatus
+	Rank          int64
+}
+
 // Job is one email to send.
 type Job struct {
 	Kind     Kind
@@ -93,59 +121,59 @@ func (j Job) SentTTL() time.Duration {
 }
 
 // CodeJob decides the email for a code request.
-func CodeJob(m *farewellv1.VerificationCodeRequested, now time.Time) (Job, SkipReason, error) {
-	if err := checkSchema(m.GetSchemaVersion()); err != nil {
+func CodeJob(m CodeRequest, now time.Time) (Job, SkipReason, error) {
+	if err := checkSchema(m.SchemaVersion); err != nil {
 		return Job{}, SkipNone, err
 	}
 	switch {
-	case m.GetEmail() == "":
+	case m.Email == "":
 		return Job{}, SkipNone, invalid("missing email")
-	case m.GetRequestId() == "":
+	case m.RequestID == "":
 		return Job{}, SkipNone, invalid("missing request_id")
-	case !sixDigits(m.GetCode()):
+	case !sixDigits(m.Code):
 		return Job{}, SkipNone, invalid("code is not six digits")
-	case m.GetExpiresAtUnixMs() <= 0:
+	case m.ExpiresAtUnixMs <= 0:
 		return Job{}, SkipNone, invalid("missing expires_at_unix_ms")
 	}
-	expires := time.UnixMilli(m.GetExpiresAtUnixMs())
+	expires := time.UnixMilli(m.ExpiresAtUnixMs)
 	if !now.Before(expires) {
 		return Job{}, SkipExpired, nil
 	}
 	return Job{
-		Kind: KindCode, ID: m.GetRequestId(), To: m.GetEmail(), Template: TemplateCode,
-		Code: m.GetCode(), ExpiresAt: expires,
+		Kind: KindCode, ID: m.RequestID, To: m.Email, Template: TemplateCode,
+		Code: m.Code, ExpiresAt: expires,
 	}, SkipNone, nil
 }
 
 // ResultJob decides the email for a decision. Losers are mailed only when
 // notifyLosers is set.
-func ResultJob(m *farewellv1.ApplicationDecided, notifyLosers bool) (Job, SkipReason, error) {
-	if err := checkSchema(m.GetSchemaVersion()); err != nil {
+func ResultJob(m Decided, notifyLosers bool) (Job, SkipReason, error) {
+	if err := checkSchema(m.SchemaVersion); err != nil {
 		return Job{}, SkipNone, err
 	}
 	switch {
-	case m.GetEventId() == "":
+	case m.EventID == "":
 		return Job{}, SkipNone, invalid("missing event_id")
-	case m.GetEmail() == "":
+	case m.Email == "":
 		return Job{}, SkipNone, invalid("missing email")
 	}
 	var status string
-	job := Job{Kind: KindResult, To: m.GetEmail()}
-	switch m.GetStatus() {
-	case farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS:
-		if m.GetRank() < 1 {
+	job := Job{Kind: KindResult, To: m.Email}
+	switch m.Status {
+	case StatusSuccess:
+		if m.Rank < 1 {
 			return Job{}, SkipNone, invalid("winner without a rank")
 		}
-		status, job.Template, job.Rank = "SUCCESS", TemplateWinner, m.GetRank()
-	case farewellv1.DecisionStatus_DECISION_STATUS_FAILURE:
+		status, job.Template, job.Rank = "SUCCESS", TemplateWinner, m.Rank
+	case StatusFailure:
 		if !notifyLosers {
 			return Job{}, SkipLoserNotNotified, nil
 		}
 		status, job.Template = "FAILURE", TemplateLoser
 	default:
-		return Job{}, SkipNone, invalid(fmt.Sprintf("unknown status %d", m.GetStatus()))
+		return Job{}, SkipNone, invalid(fmt.Sprintf("unknown status %d", m.Status))
 	}
-	job.ID = m.GetEventId() + ":" + m.GetEmail() + ":" + status
+	job.ID = m.EventID + ":" + m.Email + ":" + status
 	return job, SkipNone, nil
 }
 

@@ -5,39 +5,37 @@ import (
 	"regexp"
 	"testing"
 	"time"
-
-	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
 )
 
 func TestCodeJob(t *testing.T) {
 	t.Parallel()
 	now := time.UnixMilli(1_800_000_000_000)
-	valid := func() *farewellv1.VerificationCodeRequested {
-		return &farewellv1.VerificationCodeRequested{
-			SchemaVersion: 1, Email: "a@example.com", Code: "012345", RequestId: "r-1",
-			RequestedAtUnixMs: now.UnixMilli(), ExpiresAtUnixMs: now.Add(5 * time.Minute).UnixMilli(),
+	valid := func() CodeRequest {
+		return CodeRequest{
+			SchemaVersion: 1, Email: "a@example.com", Code: "012345", RequestID: "r-1",
+			ExpiresAtUnixMs: now.Add(5 * time.Minute).UnixMilli(),
 		}
 	}
 	tests := []struct {
 		name     string
-		mutate   func(m *farewellv1.VerificationCodeRequested)
+		mutate   func(m *CodeRequest)
 		wantSkip SkipReason
 		wantErr  bool
 	}{
-		{name: "valid", mutate: func(*farewellv1.VerificationCodeRequested) {}},
-		{name: "expired", mutate: func(m *farewellv1.VerificationCodeRequested) { m.ExpiresAtUnixMs = now.UnixMilli() }, wantSkip: SkipExpired},
-		{name: "no schema", mutate: func(m *farewellv1.VerificationCodeRequested) { m.SchemaVersion = 0 }, wantErr: true},
-		{name: "future schema", mutate: func(m *farewellv1.VerificationCodeRequested) { m.SchemaVersion = 2 }, wantErr: true},
-		{name: "no email", mutate: func(m *farewellv1.VerificationCodeRequested) { m.Email = "" }, wantErr: true},
-		{name: "no request id", mutate: func(m *farewellv1.VerificationCodeRequested) { m.RequestId = "" }, wantErr: true},
-		{name: "short code", mutate: func(m *farewellv1.VerificationCodeRequested) { m.Code = "12345" }, wantErr: true},
-		{name: "no expiry", mutate: func(m *farewellv1.VerificationCodeRequested) { m.ExpiresAtUnixMs = 0 }, wantErr: true},
+		{name: "valid", mutate: func(*CodeRequest) {}},
+		{name: "expired", mutate: func(m *CodeRequest) { m.ExpiresAtUnixMs = now.UnixMilli() }, wantSkip: SkipExpired},
+		{name: "no schema", mutate: func(m *CodeRequest) { m.SchemaVersion = 0 }, wantErr: true},
+		{name: "future schema", mutate: func(m *CodeRequest) { m.SchemaVersion = 2 }, wantErr: true},
+		{name: "no email", mutate: func(m *CodeRequest) { m.Email = "" }, wantErr: true},
+		{name: "no request id", mutate: func(m *CodeRequest) { m.RequestID = "" }, wantErr: true},
+		{name: "short code", mutate: func(m *CodeRequest) { m.Code = "12345" }, wantErr: true},
+		{name: "no expiry", mutate: func(m *CodeRequest) { m.ExpiresAtUnixMs = 0 }, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			m := valid()
-			tt.mutate(m)
+			tt.mutate(&m)
 			job, skip, err := CodeJob(m, now)
 			if tt.wantErr {
 				if !errors.Is(err, ErrInvalidMessage) {
@@ -57,14 +55,14 @@ func TestCodeJob(t *testing.T) {
 
 func TestResultJob(t *testing.T) {
 	t.Parallel()
-	win := farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS
-	lose := farewellv1.DecisionStatus_DECISION_STATUS_FAILURE
-	msg := func(status farewellv1.DecisionStatus, rank int64) *farewellv1.ApplicationDecided {
-		return &farewellv1.ApplicationDecided{SchemaVersion: 1, EventId: "final-gift", Email: "a@example.com", Status: status, Rank: rank}
+	win := StatusSuccess
+	lose := StatusFailure
+	msg := func(status DecisionStatus, rank int64) Decided {
+		return Decided{SchemaVersion: 1, EventID: "final-gift", Email: "a@example.com", Status: status, Rank: rank}
 	}
 	tests := []struct {
 		name         string
-		m            *farewellv1.ApplicationDecided
+		m            Decided
 		notifyLosers bool
 		wantTemplate Template
 		wantID       string
@@ -75,11 +73,11 @@ func TestResultJob(t *testing.T) {
 		{name: "loser not notified", m: msg(lose, 0), wantSkip: SkipLoserNotNotified},
 		{name: "loser notified", m: msg(lose, 0), notifyLosers: true, wantTemplate: TemplateLoser, wantID: "final-gift:a@example.com:FAILURE"},
 		{name: "winner without rank", m: msg(win, 0), wantErr: true},
-		{name: "unspecified status", m: msg(farewellv1.DecisionStatus_DECISION_STATUS_UNSPECIFIED, 0), wantErr: true},
-		{name: "unknown status", m: msg(farewellv1.DecisionStatus(9), 0), wantErr: true},
-		{name: "future schema", m: &farewellv1.ApplicationDecided{SchemaVersion: 2, EventId: "e", Email: "a@example.com", Status: win, Rank: 1}, wantErr: true},
-		{name: "no event", m: &farewellv1.ApplicationDecided{SchemaVersion: 1, Email: "a@example.com", Status: win, Rank: 1}, wantErr: true},
-		{name: "no email", m: &farewellv1.ApplicationDecided{SchemaVersion: 1, EventId: "e", Status: win, Rank: 1}, wantErr: true},
+		{name: "unspecified status", m: msg(StatusUnspecified, 0), wantErr: true},
+		{name: "unknown status", m: msg(DecisionStatus(9), 0), wantErr: true},
+		{name: "future schema", m: Decided{SchemaVersion: 2, EventID: "e", Email: "a@example.com", Status: win, Rank: 1}, wantErr: true},
+		{name: "no event", m: Decided{SchemaVersion: 1, Email: "a@example.com", Status: win, Rank: 1}, wantErr: true},
+		{name: "no email", m: Decided{SchemaVersion: 1, EventID: "e", Status: win, Rank: 1}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,9 +20,12 @@ import (
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/observability"
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/kafkapub"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/mysqlstore"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/redisstore"
 	scconfig "github.com/terning-farewell/farewell/services/stock-consumer/internal/config"
-	"github.com/terning-farewell/farewell/services/stock-consumer/internal/consumer"
-	"github.com/terning-farewell/farewell/services/stock-consumer/internal/store"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/ports/consumer"
 )
 
 func main() {
@@ -49,16 +52,16 @@ func realMain(ctx context.Context) error {
 	defer rdb.Close()
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	var decider *store.Decider
+	var decider *redisstore.Decider
 	if err := retry(startCtx, log, "redis", func() (err error) {
-		decider, err = store.NewDecider(startCtx, rdb)
+		decider, err = redisstore.NewDecider(startCtx, rdb)
 		return err
 	}); err != nil {
 		return err
 	}
-	var repo *store.Repository
+	var repo *mysqlstore.Repository
 	if err := retry(startCtx, log, "mysql", func() (err error) {
-		repo, err = store.OpenRepository(startCtx, cfg.MySQLDSN, cfg.MySQLMaxOpenConns)
+		repo, err = mysqlstore.OpenRepository(startCtx, cfg.MySQLDSN, cfg.MySQLMaxOpenConns)
 		return err
 	}); err != nil {
 		return err
@@ -76,14 +79,18 @@ func realMain(ctx context.Context) error {
 	}
 	defer producer.Close()
 
-	handler, err := consumer.NewHandler(decider, repo, producer, consumer.Options{
-		DecisionsTopic: cfg.DecisionsTopic, AdminTopic: cfg.AdminTopic, Fault: faultHook(cfg.FaultPoint, log),
+	decisions, err := decision.NewService(decider, repo, kafkapub.New(producer, cfg.DecisionsTopic), decision.Options{
+		Fault: faultHook(cfg.FaultPoint, log),
 	}, log, reg)
 	if err != nil {
 		return err
 	}
+	handler, err := consumer.NewHandler(decisions, cfg.AdminTopic)
+	if err != nil {
+		return err
+	}
 	// Redis may have lost the event while we were down: rebuild before consuming.
-	if err := handler.EnsureState(startCtx, cfg.EventID); err != nil {
+	if err := decisions.EnsureState(startCtx, cfg.EventID); err != nil {
 		return err
 	}
 	group, err := kafka.NewGroup(kafka.GroupConfig{
@@ -107,7 +114,7 @@ func realMain(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return group.Run(gctx) })
-	g.Go(func() error { return handler.WatchState(gctx, cfg.EventID, time.Second, cfg.StrandedAfter) })
+	g.Go(func() error { return decisions.WatchState(gctx, cfg.EventID, time.Second, cfg.StrandedAfter) })
 	log.Info("stock-consumer started", "group", cfg.GroupID, "topics", []string{cfg.ApplicationsTopic, cfg.AdminTopic})
 	err = g.Wait()
 	log.Info("stock-consumer stopped")
@@ -132,11 +139,11 @@ func retry(ctx context.Context, log *slog.Logger, what string, connect func() er
 }
 
 // faultHook returns the test-only crash hook for FAREWELL_FAULT_POINT.
-func faultHook(point string, log *slog.Logger) func(consumer.FaultPoint) {
+func faultHook(point string, log *slog.Logger) func(decision.FaultPoint) {
 	if point == "" {
 		return nil
 	}
-	return func(p consumer.FaultPoint) {
+	return func(p decision.FaultPoint) {
 		if string(p) == point {
 			log.Error("fault injected: exiting", "point", point)
 			os.Exit(3)

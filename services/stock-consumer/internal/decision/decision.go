@@ -1,6 +1,8 @@
 // Package decision holds stock-consumer's rules: what an application is,
 // what a decision is, and how a batch is split per event without changing
-// the log order. It does no I/O.
+// the log order — and the service that runs decide → persist → publish
+// through the small interfaces it defines (State, Repository, Announcer).
+// It does no I/O itself.
 package decision
 
 import (

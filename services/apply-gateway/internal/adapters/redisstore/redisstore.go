@@ -1,0 +1,181 @@
+// Package redisstore is apply-gateway's Redis adapter: admission, status and the
+// admin figures, each a single round trip (Lua scripts loaded once).
+package redisstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
+)
+
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// Redis keeps one event's live state.
+type Redis struct {
+	rdb      redis.UniversalClient
+	eventID  string
+	keys     redisx.EventKeys
+	admit    *redis.Script
+	settle   *redis.Script
+	setStock *redis.Script
+}
+
+var (
+	_ admission.Store = (*Redis)(nil)
+	_ admin.Store     = (*Redis)(nil)
+)
+
+// NewRedis loads the scripts once.
+func NewRedis(ctx context.Context, rdb redis.UniversalClient, eventID string) (*Redis, error) {
+	r := &Redis{rdb: rdb, eventID: eventID, keys: redisx.KeysFor(eventID)}
+	for path, dst := range map[string]**redis.Script{
+		"lua/admit.lua": &r.admit, "lua/settle.lua": &r.settle, "lua/set_stock.lua": &r.setStock,
+	} {
+		s, err := redisx.LoadScript(ctx, rdb, luaFiles, path)
+		if err != nil {
+			return nil, err
+		}
+		*dst = s
+	}
+	return r, nil
+}
+
+// Admit runs the admission script.
+func (r *Redis) Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (admission.Outcome, string, error) {
+	res, err := r.admit.Run(ctx, r.rdb,
+		[]string{r.keys.Window, r.keys.Decisions, r.keys.Applied, r.keys.SoldOut, r.keys.State, r.keys.Unsettled},
+		email, now.UnixMilli(), grace.Milliseconds()).StringSlice()
+	if err != nil {
+		return "", "", fmt.Errorf("admit script: %w", err)
+	}
+	if len(res) != 2 {
+		return "", "", fmt.Errorf("admit script: unexpected reply %v", res)
+	}
+	return admission.Outcome(res[0]), res[1], nil
+}
+
+// Settle marks the admission published, or removes it after a failed publish.
+func (r *Redis) Settle(ctx context.Context, email, marker string, published bool) error {
+	mode := "undo"
+	if published {
+		mode = "published"
+	}
+	if err := r.settle.Run(ctx, r.rdb, []string{r.keys.Applied, r.keys.Unsettled}, email, marker, mode).Err(); err != nil {
+		return fmt.Errorf("settle admission: %w", err)
+	}
+	return nil
+}
+
+// Status reads the decision, falling back to the admission marker.
+func (r *Redis) Status(ctx context.Context, email string) (admission.Status, bool, error) {
+	pipe := r.rdb.Pipeline()
+	dec := pipe.HGet(ctx, r.keys.Decisions, email)
+	applied := pipe.HExists(ctx, r.keys.Applied, email)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return "", false, fmt.Errorf("read status: %w", err)
+	}
+	if d, err := dec.Result(); err == nil {
+		if strings.HasPrefix(d, "SUCCESS") {
+			return admission.Success, true, nil
+		}
+		return admission.Failure, true, nil
+	}
+	if applied.Val() {
+		return admission.Pending, true, nil
+	}
+	return "", false, nil
+}
+
+// SoldOut reports the shared sold-out flag.
+func (r *Redis) SoldOut(ctx context.Context) (bool, error) {
+	v, err := r.rdb.Get(ctx, r.keys.SoldOut).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read sold-out flag: %w", err)
+	}
+	return v == "1", nil
+}
+
+// SetStock sets total and remaining atomically.
+func (r *Redis) SetStock(ctx context.Context, total int64) error {
+	keys := []string{r.keys.Total, r.keys.Remaining, r.keys.Winners, r.keys.SoldOut, r.keys.State}
+	res, err := r.setStock.Run(ctx, r.rdb, keys, total).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("set stock script: %w", err)
+	}
+	if len(res) == 1 && res[0] == -1 {
+		return errors.New("set stock: event state not loaded yet (stock-consumer is restoring it)")
+	}
+	return nil
+}
+
+// SetWindow stores the application window.
+func (r *Redis) SetWindow(ctx context.Context, opensAt, closesAt time.Time) error {
+	if err := r.rdb.HSet(ctx, r.keys.Window, "opens_at", opensAt.UnixMilli(), "closes_at", closesAt.UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("set window: %w", err)
+	}
+	return nil
+}
+
+// Stats reads every figure in one pipelined round trip.
+func (r *Redis) Stats(ctx context.Context) (admin.Stats, error) {
+	pipe := r.rdb.Pipeline()
+	total := pipe.Get(ctx, r.keys.Total)
+	remaining := pipe.Get(ctx, r.keys.Remaining)
+	winners := pipe.Get(ctx, r.keys.Winners)
+	losers := pipe.Get(ctx, r.keys.Losers)
+	applied := pipe.HLen(ctx, r.keys.Applied)
+	decided := pipe.HLen(ctx, r.keys.Decisions)
+	soldOut := pipe.Get(ctx, r.keys.SoldOut)
+	window := pipe.HMGet(ctx, r.keys.Window, "opens_at", "closes_at")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return admin.Stats{}, fmt.Errorf("read stats: %w", err)
+	}
+	s := admin.Stats{
+		EventID:   r.eventID,
+		Total:     intOf(total),
+		Remaining: intOf(remaining),
+		Winners:   intOf(winners),
+		Losers:    intOf(losers),
+		Pending:   max(applied.Val()-decided.Val(), 0),
+		SoldOut:   soldOut.Val() == "1",
+	}
+	if vals := window.Val(); len(vals) == 2 {
+		s.OpensAt = msTime(vals[0])
+		s.ClosesAt = msTime(vals[1])
+	}
+	return s, nil
+}
+
+func intOf(c *redis.StringCmd) int64 {
+	n, err := c.Int64()
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func msTime(v any) time.Time {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

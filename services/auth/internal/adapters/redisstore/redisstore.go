@@ -1,0 +1,212 @@
+// Package redisstore keeps verification codes, attempts and rate-limit counters
+// in Redis. Every operation is one Lua script (files under lua/, embedded
+// and loaded once, run with EVALSHA), so each is atomic.
+//
+// Keys (all expire on their own):
+//
+//	farewell:auth:code:<email>          hash {hmac, attempts}, TTL = code TTL
+//	farewell:auth:cooldown:<email>      resend cooldown
+//	farewell:auth:hourly:<email>        codes issued in the current hour
+//	farewell:auth:ip:<ip>:<window>      code requests from an IP in a window
+//	farewell:auth:ipv:<ip>:<window>     verify calls from an IP in a window
+//
+// The scripts touch an IP key and email keys together, which Redis Cluster
+// would refuse (different slots); Farewell runs one Redis primary.
+package redisstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/auth/internal/verification"
+)
+
+//go:embed lua/*.lua
+var scriptFiles embed.FS
+
+const hourlyWindow = time.Hour
+
+// Limits are the numbers the store enforces.
+type Limits struct {
+	CodeTTL        time.Duration
+	ResendCooldown time.Duration
+	HourlyLimit    int
+	MaxAttempts    int
+	IPRequestLimit int
+	IPVerifyLimit  int
+	IPWindow       time.Duration
+}
+
+// Client is the part of a Redis client the store needs.
+type Client interface {
+	redis.Scripter
+}
+
+// Store is the Redis implementation of verification.CodeStore.
+type Store struct {
+	rdb    Client
+	limits Limits
+
+	issue, undo, rateLimit, attempt, deleteIfMatch *redis.Script
+}
+
+var _ verification.CodeStore = (*Store)(nil)
+
+// New loads the scripts into Redis and returns a Store.
+func New(ctx context.Context, rdb Client, limits Limits) (*Store, error) {
+	if limits.IPWindow <= 0 || limits.CodeTTL <= 0 || limits.ResendCooldown <= 0 || limits.MaxAttempts < 1 {
+		return nil, errors.New("store: incomplete limits")
+	}
+	s := &Store{rdb: rdb, limits: limits}
+	for _, sc := range []struct {
+		dst  **redis.Script
+		file string
+	}{
+		{&s.issue, "lua/issue.lua"},
+		{&s.undo, "lua/undo.lua"},
+		{&s.rateLimit, "lua/ratelimit.lua"},
+		{&s.attempt, "lua/attempt.lua"},
+		{&s.deleteIfMatch, "lua/delete_if_match.lua"},
+	} {
+		script, err := redisx.LoadScript(ctx, rdb, scriptFiles, sc.file)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		*sc.dst = script
+	}
+	return s, nil
+}
+
+// CodeKey is the hash holding email's code digest and attempts.
+func CodeKey(email string) string { return "farewell:auth:code:" + email }
+
+// CooldownKey exists while email may not ask for another code.
+func CooldownKey(email string) string { return "farewell:auth:cooldown:" + email }
+
+// HourlyKey counts the codes issued to email in the current hour.
+func HourlyKey(email string) string { return "farewell:auth:hourly:" + email }
+
+// ipRequestKey and ipVerifyKey count per client IP in fixed windows.
+func ipRequestKey(ip string, window int64) string {
+	return "farewell:auth:ip:" + ip + ":" + strconv.FormatInt(window, 10)
+}
+
+func ipVerifyKey(ip string, window int64) string {
+	return "farewell:auth:ipv:" + ip + ":" + strconv.FormatInt(window, 10)
+}
+
+// window returns the index of the fixed window holding now and the time left in it.
+func (s *Store) window(now time.Time) (int64, time.Duration) {
+	size := s.limits.IPWindow.Milliseconds()
+	ms := now.UnixMilli()
+	return ms / size, time.Duration(size-ms%size) * time.Millisecond
+}
+
+// Issue implements verification.CodeStore.
+func (s *Store) Issue(ctx context.Context, ip, email, digest string, now time.Time) (*verification.Refusal, error) {
+	w, left := s.window(now)
+	res, err := s.issue.Run(ctx, s.rdb,
+		[]string{ipRequestKey(ip, w), CooldownKey(email), HourlyKey(email), CodeKey(email)},
+		s.limits.IPRequestLimit, left.Milliseconds(),
+		s.limits.ResendCooldown.Milliseconds(), s.limits.HourlyLimit, hourlyWindow.Milliseconds(),
+		digest, s.limits.CodeTTL.Milliseconds(),
+	).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("issue script: %w", err)
+	}
+	verdict, ttl, err := pair(res)
+	if err != nil {
+		return nil, fmt.Errorf("issue script: %w", err)
+	}
+	switch verdict {
+	case "ok":
+		return nil, nil
+	case "ip":
+		return refusal(verification.LimitIPRequests, ttl), nil
+	case "cooldown":
+		return refusal(verification.LimitCooldown, ttl), nil
+	case "hourly":
+		return refusal(verification.LimitHourly, ttl), nil
+	default:
+		return nil, fmt.Errorf("issue script: unexpected verdict %q", verdict)
+	}
+}
+
+// Undo implements verification.CodeStore.
+func (s *Store) Undo(ctx context.Context, email, digest string) error {
+	err := s.undo.Run(ctx, s.rdb, []string{CooldownKey(email), HourlyKey(email), CodeKey(email)}, digest).Err()
+	if err != nil {
+		return fmt.Errorf("undo script: %w", err)
+	}
+	return nil
+}
+
+// AllowVerify implements verification.CodeStore.
+func (s *Store) AllowVerify(ctx context.Context, ip string, now time.Time) (*verification.Refusal, error) {
+	w, left := s.window(now)
+	res, err := s.rateLimit.Run(ctx, s.rdb, []string{ipVerifyKey(ip, w)}, s.limits.IPVerifyLimit, left.Milliseconds()).Int64Slice()
+	if err != nil || len(res) != 2 {
+		return nil, fmt.Errorf("verify rate-limit script: %w (reply %v)", err, res)
+	}
+	if res[0] == 1 {
+		return nil, nil
+	}
+	return refusal(verification.LimitIPVerifies, res[1]), nil
+}
+
+// BeginAttempt implements verification.CodeStore.
+func (s *Store) BeginAttempt(ctx context.Context, email string) (verification.Attempt, error) {
+	res, err := s.attempt.Run(ctx, s.rdb, []string{CodeKey(email)}, s.limits.MaxAttempts).Slice()
+	if err != nil {
+		return verification.Attempt{}, fmt.Errorf("attempt script: %w", err)
+	}
+	if len(res) != 2 {
+		return verification.Attempt{}, fmt.Errorf("attempt script: unexpected reply %v", res)
+	}
+	n, ok1 := res[0].(int64)
+	digest, ok2 := res[1].(string)
+	if !ok1 || !ok2 {
+		return verification.Attempt{}, fmt.Errorf("attempt script: unexpected reply types %T, %T", res[0], res[1])
+	}
+	switch {
+	case n == 0:
+		return verification.Attempt{State: verification.AttemptMissing}, nil
+	case n < 0:
+		return verification.Attempt{State: verification.AttemptExhausted}, nil
+	default:
+		return verification.Attempt{State: verification.AttemptStarted, Number: int(n), Digest: digest}, nil
+	}
+}
+
+// DeleteIfMatch implements verification.CodeStore.
+func (s *Store) DeleteIfMatch(ctx context.Context, email, digest string) (bool, error) {
+	n, err := s.deleteIfMatch.Run(ctx, s.rdb, []string{CodeKey(email)}, digest).Int64()
+	if err != nil {
+		return false, fmt.Errorf("delete-if-match script: %w", err)
+	}
+	return n == 1, nil
+}
+
+func pair(res []any) (string, int64, error) {
+	if len(res) != 2 {
+		return "", 0, fmt.Errorf("unexpected reply %v", res)
+	}
+	verdict, ok1 := res[0].(string)
+	ttl, ok2 := res[1].(int64)
+	if !ok1 || !ok2 {
+		return "", 0, fmt.Errorf("unexpected reply types %T, %T", res[0], res[1])
+	}
+	return verdict, ttl, nil
+}
+
+func refusal(limit verification.Limit, ttlMillis int64) *verification.Refusal {
+	// Never tell a client to retry in 0 s: it would come straight back.
+	return &verification.Refusal{Limit: limit, RetryAfter: max(time.Duration(ttlMillis)*time.Millisecond, time.Second)}
+}

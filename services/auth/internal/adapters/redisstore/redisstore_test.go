@@ -1,0 +1,90 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/terning-farewell/farewell/pkg/testinfra"
+	"github.com/terning-farewell/farewell/services/auth/internal/adapters/redisstore"
+	"github.com/terning-farewell/farewell/services/auth/internal/verification"
+)
+
+func newStore(t *testing.T) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.New(context.Background(), testinfra.Redis(t), redisstore.Limits{
+		CodeTTL: 5 * time.Minute, ResendCooldown: time.Minute, HourlyLimit: 5, MaxAttempts: 3,
+		IPRequestLimit: 100, IPVerifyLimit: 100, IPWindow: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStoreSingleUseAndAttempts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	ip := testinfra.UniqueName("ip-")
+
+	tests := []struct {
+		name string
+		run  func(t *testing.T, email string)
+	}{
+		{"two attempts in flight, one consume wins", func(t *testing.T, email string) {
+			a1, _ := s.BeginAttempt(ctx, email)
+			a2, _ := s.BeginAttempt(ctx, email)
+			if a1.State != verification.AttemptStarted || a2.Number != 2 || a1.Digest != "digest-1" {
+				t.Fatalf("attempts = %+v, %+v", a1, a2)
+			}
+			first, _ := s.DeleteIfMatch(ctx, email, a1.Digest)
+			second, _ := s.DeleteIfMatch(ctx, email, a2.Digest)
+			if !first || second {
+				t.Fatalf("consumes = %v, %v; want exactly the first", first, second)
+			}
+		}},
+		{"attempts run out", func(t *testing.T, email string) {
+			for i := 1; i <= 3; i++ {
+				if a, _ := s.BeginAttempt(ctx, email); a.State != verification.AttemptStarted || a.Number != i {
+					t.Fatalf("attempt %d = %+v", i, a)
+				}
+			}
+			if a, _ := s.BeginAttempt(ctx, email); a.State != verification.AttemptExhausted {
+				t.Fatalf("4th attempt = %+v, want exhausted", a)
+			}
+			if a, _ := s.BeginAttempt(ctx, email); a.State != verification.AttemptMissing {
+				t.Fatalf("after exhaustion = %+v, want the code gone", a)
+			}
+		}},
+		{"replaced code is not consumed by an old digest", func(t *testing.T, email string) {
+			if ok, _ := s.DeleteIfMatch(ctx, email, "some-older-digest"); ok {
+				t.Fatal("deleted a code with another digest")
+			}
+		}},
+		{"undo frees the cooldown", func(t *testing.T, email string) {
+			if err := s.Undo(ctx, email, "digest-1"); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := s.Issue(ctx, ip, email, "digest-2", time.Now()); err != nil || r != nil {
+				t.Fatalf("issue after undo = %+v, %v; want stored", r, err)
+			}
+		}},
+		{"cooldown refuses a resend", func(t *testing.T, email string) {
+			r, err := s.Issue(ctx, ip, email, "digest-2", time.Now())
+			if err != nil || r == nil || r.Limit != verification.LimitCooldown || r.RetryAfter < 59*time.Second {
+				t.Fatalf("refusal = %+v, %v; want cooldown ~60s", r, err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			email := testinfra.UniqueName("store-") + "@example.com"
+			if r, err := s.Issue(ctx, ip, email, "digest-1", time.Now()); err != nil || r != nil {
+				t.Fatalf("issue = %+v, %v", r, err)
+			}
+			tt.run(t, email)
+		})
+	}
+}

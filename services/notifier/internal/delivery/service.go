@@ -1,0 +1,225 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/terning-farewell/farewell/services/notifier/internal/templates"
+)
+
+// ErrPermanent marks a send that retrying cannot help (the SMTP server
+// refused the recipient or the message for good).
+var ErrPermanent = errors.New("permanent delivery failure")
+
+// Email is one rendered email, ready for the SMTP server.
+type Email struct {
+	To        string
+	Subject   string
+	Text      string
+	HTML      string
+	MessageID string
+}
+
+// Sender delivers one email; errors wrap ErrPermanent when retrying cannot
+// help.
+type Sender interface {
+	Send(ctx context.Context, e Email) error
+}
+
+// Claim is the outcome of claiming a job's marker.
+type Claim int
+
+// Claim outcomes.
+const (
+	// Claimed: the caller owns the job and must send it.
+	Claimed Claim = iota + 1
+	// AlreadySent: the email went out before; skip it.
+	AlreadySent
+	// InFlight: another consumer is sending it (or crashed doing so);
+	// retry later.
+	InFlight
+)
+
+// MarkerStore holds the idempotency markers.
+type MarkerStore interface {
+	Claim(ctx context.Context, job Job) (Claim, error)
+	MarkSent(ctx context.Context, job Job) error
+	Release(ctx context.Context, job Job) error
+}
+
+// Renderer renders the email bodies.
+type Renderer interface {
+	Code(code string, expiresAt, now time.Time) (templates.Rendered, error)
+	Winner(rank int64) (templates.Rendered, error)
+	Loser() (templates.Rendered, error)
+}
+
+var _ Renderer = (*templates.Renderer)(nil)
+
+// Retry bounds the in-batch retries of one email on temporary SMTP errors.
+type Retry struct {
+	// MaxAttempts is how many sends are tried before the batch fails.
+	MaxAttempts int
+	// FirstBackoff doubles after every failure, up to MaxBackoff.
+	FirstBackoff time.Duration
+	MaxBackoff   time.Duration
+}
+
+// DefaultRetry is 100ms…2s backoff with maxAttempts tries.
+func DefaultRetry(maxAttempts int) Retry {
+	return Retry{MaxAttempts: maxAttempts, FirstBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second}
+}
+
+// Deps are what a Service needs.
+type Deps struct {
+	Sender   Sender
+	Markers  MarkerStore
+	Renderer Renderer
+	Metrics  *Metrics
+	Log      *slog.Logger
+	Retry    Retry
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Undeliverable says why a message can never be delivered; it goes to the
+// dead-letter topic.
+type Undeliverable struct {
+	Reason   string
+	Attempts int
+}
+
+// ErrTemporary wraps failures that make the whole batch retry later.
+var ErrTemporary = errors.New("temporary delivery failure")
+
+// Service sends the emails of one kind, at most once per job.
+type Service struct {
+	kind Kind
+	d    Deps
+}
+
+// NewService returns a Service for kind.
+func NewService(kind Kind, d Deps) (*Service, error) {
+	if d.Sender == nil || d.Markers == nil || d.Renderer == nil || d.Metrics == nil || d.Log == nil {
+		return nil, errors.New("delivery: sender, markers, renderer, metrics and logger are required")
+	}
+	if d.Retry.MaxAttempts < 1 || d.Retry.FirstBackoff <= 0 {
+		return nil, errors.New("delivery: retry needs at least one attempt and a positive backoff")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{kind: kind, d: d}, nil
+}
+
+// Kind is the kind of email the service sends.
+func (s *Service) Kind() Kind { return s.kind }
+
+// Deliver decides (with decide, at the service's clock) and sends one
+// message's email. It returns a non-nil *Undeliverable for a message that
+// can never be delivered, and an error (wrapping ErrTemporary) when the
+// batch must be retried. An email already sent is skipped through its
+// marker, so delivering the same message again is safe.
+func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, SkipReason, error)) (*Undeliverable, error) {
+	now := s.d.Now()
+	job, skip, err := decide(now)
+	if err != nil {
+		s.d.Metrics.poisoned(s.kind, poisonInvalid)
+		return &Undeliverable{Reason: err.Error(), Attempts: 1}, nil
+	}
+	if skip != SkipNone {
+		s.d.Metrics.skipped(s.kind, skip)
+		return nil, nil
+	}
+
+	claim, err := s.d.Markers.Claim(ctx, job)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTemporary, err)
+	}
+	switch claim {
+	case AlreadySent:
+		s.d.Metrics.duplicate(s.kind)
+		return nil, nil
+	case InFlight:
+		// Someone else owns it, or a crashed consumer left its claim: the
+		// batch waits, and once the claim expires the email is sent.
+		s.d.Metrics.inFlight(s.kind)
+		return nil, fmt.Errorf("%w: email %s is being sent elsewhere", ErrTemporary, job.MessageID())
+	}
+
+	out, err := s.render(job, now)
+	if err != nil {
+		s.release(job)
+		s.d.Metrics.poisoned(s.kind, poisonRender)
+		return &Undeliverable{Reason: "render: " + err.Error(), Attempts: 1}, nil
+	}
+
+	attempts, err := s.send(ctx, job, out)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrPermanent):
+		s.release(job)
+		s.d.Metrics.failed(s.kind, failurePermanent)
+		s.d.Metrics.poisoned(s.kind, poisonPermanent)
+		return &Undeliverable{Reason: err.Error(), Attempts: attempts}, nil
+	default:
+		s.release(job)
+		s.d.Metrics.failed(s.kind, failureTemporary)
+		return nil, fmt.Errorf("%w: after %d attempts: %w", ErrTemporary, attempts, err)
+	}
+
+	s.d.Metrics.sent(s.kind)
+	if err := s.d.Markers.MarkSent(context.WithoutCancel(ctx), job); err != nil {
+		// The email is out; the "sending" claim still blocks duplicates
+		// until it expires, so the batch goes on rather than resending.
+		s.d.Log.Warn("email sent but its marker could not be set", "kind", s.kind, "message_id", job.MessageID(), "err", err)
+	}
+	return nil, nil
+}
+
+func (s *Service) render(job Job, now time.Time) (templates.Rendered, error) {
+	switch job.Template {
+	case TemplateCode:
+		return s.d.Renderer.Code(job.Code, job.ExpiresAt, now)
+	case TemplateWinner:
+		return s.d.Renderer.Winner(job.Rank)
+	case TemplateLoser:
+		return s.d.Renderer.Loser()
+	default:
+		return templates.Rendered{}, fmt.Errorf("no template %d", job.Template)
+	}
+}
+
+// send tries the email until it is accepted, refused for good, or the
+// attempts run out, and returns how many attempts it made.
+func (s *Service) send(ctx context.Context, job Job, out templates.Rendered) (int, error) {
+	msg := Email{To: job.To, Subject: out.Subject, Text: out.Text, HTML: out.HTML, MessageID: job.MessageID()}
+	backoff := s.d.Retry.FirstBackoff
+	for attempt := 1; ; attempt++ {
+		err := s.d.Sender.Send(ctx, msg)
+		if err == nil || errors.Is(err, ErrPermanent) || attempt >= s.d.Retry.MaxAttempts || ctx.Err() != nil {
+			return attempt, err
+		}
+		s.d.Metrics.retried(s.kind)
+		s.d.Log.Warn("temporary smtp failure; retrying", "kind", s.kind, "message_id", job.MessageID(),
+			"attempt", attempt, "retry_in", backoff.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return attempt, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, s.d.Retry.MaxBackoff)
+	}
+}
+
+// release frees a claim even when the batch's context has ended.
+func (s *Service) release(job Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.d.Markers.Release(ctx, job); err != nil {
+		s.d.Log.Warn("could not release an email claim; it expires on its own", "kind", s.kind, "message_id", job.MessageID(), "err", err)
+	}
+}

@@ -1,0 +1,85 @@
+// Package consumer is the notifier's Kafka port: it decodes each message
+// (protobuf) into what the delivery service understands, lets the service
+// send its email, and reports poison messages to the kafka group so they
+// reach the dead-letter topic.
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/terning-farewell/farewell/pkg/kafka"
+	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
+	"github.com/terning-farewell/farewell/services/notifier/internal/delivery"
+)
+
+// decideFunc decodes one message and decides its email.
+type decideFunc func(value []byte, now time.Time) (delivery.Job, delivery.SkipReason, error)
+
+// Handler is a kafka.BatchHandler for one kind of email.
+type Handler struct {
+	svc    *delivery.Service
+	decide decideFunc
+}
+
+var _ kafka.BatchHandler = (*Handler)(nil)
+
+// NewCodeHandler handles farewell.auth.codes: verification-code emails.
+func NewCodeHandler(d delivery.Deps) (*Handler, error) {
+	return newHandler(delivery.KindCode, func(value []byte, now time.Time) (delivery.Job, delivery.SkipReason, error) {
+		var m farewellv1.VerificationCodeRequested
+		if err := proto.Unmarshal(value, &m); err != nil {
+			return delivery.Job{}, delivery.SkipNone, fmt.Errorf("%w: undecodable VerificationCodeRequested: %v", delivery.ErrInvalidMessage, err)
+		}
+		return delivery.CodeJob(delivery.CodeRequest{
+			SchemaVersion: m.GetSchemaVersion(), Email: m.GetEmail(), Code: m.GetCode(),
+			RequestID: m.GetRequestId(), ExpiresAtUnixMs: m.GetExpiresAtUnixMs(),
+		}, now)
+	}, d)
+}
+
+// NewResultHandler handles farewell.event.decisions: result emails, to
+// losers only when notifyLosers is set.
+func NewResultHandler(d delivery.Deps, notifyLosers bool) (*Handler, error) {
+	return newHandler(delivery.KindResult, func(value []byte, _ time.Time) (delivery.Job, delivery.SkipReason, error) {
+		var m farewellv1.ApplicationDecided
+		if err := proto.Unmarshal(value, &m); err != nil {
+			return delivery.Job{}, delivery.SkipNone, fmt.Errorf("%w: undecodable ApplicationDecided: %v", delivery.ErrInvalidMessage, err)
+		}
+		return delivery.ResultJob(delivery.Decided{
+			SchemaVersion: m.GetSchemaVersion(), EventID: m.GetEventId(), Email: m.GetEmail(),
+			Status: delivery.DecisionStatus(m.GetStatus()), Rank: m.GetRank(),
+		}, notifyLosers)
+	}, d)
+}
+
+func newHandler(kind delivery.Kind, decide decideFunc, d delivery.Deps) (*Handler, error) {
+	svc, err := delivery.NewService(kind, d)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{svc: svc, decide: decide}, nil
+}
+
+// HandleBatch sends the batch's emails in order. Emails already sent (by an
+// earlier try of this batch or a redelivery) are skipped through their
+// markers, so retrying the whole batch is safe.
+func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
+	var poison []kafka.Poison
+	for _, msg := range msgs {
+		u, err := h.svc.Deliver(ctx, func(now time.Time) (delivery.Job, delivery.SkipReason, error) {
+			return h.decide(msg.Value, now)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s batch at %s/%d/%d: %w", h.svc.Kind(), msg.Topic, msg.Partition, msg.Offset, err)
+		}
+		if u != nil {
+			poison = append(poison, kafka.Poison{Msg: msg, Reason: u.Reason, Attempts: u.Attempts})
+		}
+	}
+	return poison, nil
+}

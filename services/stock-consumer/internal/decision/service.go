@@ -1,0 +1,287 @@
+package decision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// EventSettings is an event's configuration as persisted in MySQL.
+type EventSettings struct {
+	TotalStock int64
+	OpensAt    time.Time
+	ClosesAt   time.Time
+}
+
+// State decides applications atomically in the live state (Redis).
+type State interface {
+	// Decide returns ErrNeedsRebuild when the event has no live counters.
+	Decide(ctx context.Context, eventID string, apps []Application, now time.Time) ([]Decision, error)
+	RestoreDecisions(ctx context.Context, eventID string, ds []Decision) error
+	RestoreCounters(ctx context.Context, eventID string, s EventSettings, winners, losers int64) (bool, error)
+	Remaining(ctx context.Context, eventID string) (int64, error)
+	NeedsRestore(ctx context.Context, eventID string) (bool, error)
+	Stranded(ctx context.Context, eventID string, cutoff time.Time, limit int) ([]Application, error)
+}
+
+// Repository persists decisions and admin changes (MySQL, the source of truth).
+type Repository interface {
+	SaveDecisions(ctx context.Context, ds []Decision) error
+	SetStock(ctx context.Context, eventID string, total int64) error
+	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error
+	Settings(ctx context.Context, eventID string) (EventSettings, error)
+	DecisionPage(ctx context.Context, eventID string, afterID int64, limit int) ([]Decision, int64, error)
+}
+
+// Announcer publishes decisions and returns once all were acknowledged.
+type Announcer interface {
+	AnnounceDecisions(ctx context.Context, ds []Decision) error
+}
+
+// FaultPoint names a place where a test-only fault can stop the service.
+type FaultPoint string
+
+// Fault points between the steps of a batch.
+const (
+	AfterDecide  FaultPoint = "after-decide"
+	AfterPersist FaultPoint = "after-persist"
+	AfterPublish FaultPoint = "after-publish"
+)
+
+// Options configures a Service.
+type Options struct {
+	// RebuildPage is how many rows a rebuild reads and writes at a time, so
+	// a large event is restored in bounded memory (default 5000).
+	RebuildPage int
+	Fault       func(FaultPoint)
+}
+
+// Service runs decide → persist → publish for batches of applications,
+// persists admin changes, and rebuilds the live state from MySQL.
+type Service struct {
+	state       State
+	repo        Repository
+	announce    Announcer
+	rebuildPage int
+	log         *slog.Logger
+	metrics     *metrics
+	// fault, when set, is called at each FaultPoint; a test build makes it
+	// crash the process to prove replays converge.
+	fault func(FaultPoint)
+	now   func() time.Time
+	// mu keeps a rebuild from reading MySQL while a batch of this process is
+	// between its Redis decision and its MySQL insert: the snapshot would
+	// miss those winners and the restored counters would oversell.
+	mu sync.Mutex
+}
+
+type metrics struct {
+	decisions *prometheus.CounterVec
+	remaining *prometheus.GaugeVec
+	rebuilds  prometheus.Counter
+	persisted prometheus.Histogram
+}
+
+// NewService wires a service and registers its metrics.
+func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if st == nil || r == nil || a == nil || log == nil {
+		return nil, errors.New("decision: state, repository, announcer and logger are required")
+	}
+	m := &metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_decisions_total", Help: "New decisions by outcome (replays are not counted).",
+		}, []string{"outcome"}),
+		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "farewell_stock_remaining", Help: "Remaining stock after the last decided batch.",
+		}, []string{"event"}),
+		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "farewell_redis_rebuilds_total", Help: "Times an event's Redis state was rebuilt from MySQL.",
+		}),
+		persisted: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "farewell_decision_persist_seconds", Help: "Time to decide, persist and publish one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.persisted} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register decision metrics: %w", err)
+		}
+	}
+	rebuildPage := opts.RebuildPage
+	if rebuildPage <= 0 {
+		rebuildPage = 5000
+	}
+	fault := opts.Fault
+	if fault == nil {
+		fault = func(FaultPoint) {}
+	}
+	return &Service{state: st, repo: r, announce: a, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, now: time.Now}, nil
+}
+
+// DecideApplications decides a batch of applications in log order, one
+// event at a time. It returns once every decision is persisted and
+// published; on error nothing may be acknowledged, and a replay of the
+// batch converges to the same outcome.
+func (s *Service) DecideApplications(ctx context.Context, apps []Application) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	for _, eb := range SplitByEvent(apps) {
+		if err := s.decideEvent(ctx, eb); err != nil {
+			return err
+		}
+	}
+	s.metrics.persisted.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// SetStock persists an admin's stock change.
+func (s *Service) SetStock(ctx context.Context, eventID string, total int64) error {
+	return s.repo.SetStock(ctx, eventID, total)
+}
+
+// SetWindow persists an admin's window change (zero times clear it).
+func (s *Service) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error {
+	return s.repo.SetWindow(ctx, eventID, opensAt, closesAt)
+}
+
+// decideEvent runs decide → persist → publish for one event's applications.
+func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
+	now := s.now()
+	ds, err := s.state.Decide(ctx, eb.EventID, eb.Apps, now)
+	if errors.Is(err, ErrNeedsRebuild) {
+		if err := s.rebuild(ctx, eb.EventID); err != nil {
+			return err
+		}
+		ds, err = s.state.Decide(ctx, eb.EventID, eb.Apps, now)
+	}
+	if err != nil {
+		return err
+	}
+	s.fault(AfterDecide)
+	unique := uniqueByEmail(ds)
+	if err := s.repo.SaveDecisions(ctx, unique); err != nil {
+		return err
+	}
+	s.fault(AfterPersist)
+	if err := s.announce.AnnounceDecisions(ctx, unique); err != nil {
+		return fmt.Errorf("publish %d decisions: %w", len(unique), err)
+	}
+	s.fault(AfterPublish)
+	w, l := Winners(ds)
+	s.metrics.decisions.WithLabelValues(string(Success)).Add(float64(w))
+	s.metrics.decisions.WithLabelValues(string(Failure)).Add(float64(l))
+	if rem, err := s.state.Remaining(ctx, eb.EventID); err == nil {
+		s.metrics.remaining.WithLabelValues(eb.EventID).Set(float64(rem))
+	}
+	return nil
+}
+
+// rebuild restores an event's Redis state from MySQL, the source of truth:
+// decisions page by page, then the counters (which mark the state loaded).
+func (s *Service) rebuild(ctx context.Context, eventID string) error {
+	start := time.Now()
+	settings, err := s.repo.Settings(ctx, eventID)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", eventID, err)
+	}
+	var winners, losers, after int64
+	for {
+		page, last, err := s.repo.DecisionPage(ctx, eventID, after, s.rebuildPage)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", eventID, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if err := s.state.RestoreDecisions(ctx, eventID, page); err != nil {
+			return fmt.Errorf("rebuild %s: %w", eventID, err)
+		}
+		w, l := Count(page)
+		winners += w
+		losers += l
+		after = last
+	}
+	restored, err := s.state.RestoreCounters(ctx, eventID, settings, winners, losers)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", eventID, err)
+	}
+	s.metrics.rebuilds.Inc()
+	s.log.Warn("event state rebuilt in redis from mysql", "event", eventID, "total_stock", settings.TotalStock,
+		"winners", winners, "losers", losers, "counters_restored", restored, "took", time.Since(start).String())
+	return nil
+}
+
+// EnsureState rebuilds eventID's Redis state if Redis lost it (or loads a
+// new event); main calls it before consuming.
+func (s *Service) EnsureState(ctx context.Context, eventID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	missing, err := s.state.NeedsRestore(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	if !missing {
+		return nil
+	}
+	return s.rebuild(ctx, eventID)
+}
+
+// DecideStranded decides admissions whose publish was never settled and that
+// are older than strandedAfter: a gateway crashed between admitting and
+// publishing them. Without this they would stay PENDING forever once the
+// event sold out (the gateways then answer from memory and never take the
+// admission over). A later copy from Kafka is a replay and changes nothing.
+func (s *Service) DecideStranded(ctx context.Context, eventID string, strandedAfter time.Duration) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	apps, err := s.state.Stranded(ctx, eventID, s.now().Add(-strandedAfter), 500)
+	if err != nil || len(apps) == 0 {
+		return 0, err
+	}
+	if err := s.decideEvent(ctx, EventBatch{EventID: eventID, Apps: apps}); err != nil {
+		return 0, fmt.Errorf("decide stranded admissions: %w", err)
+	}
+	s.log.Warn("decided admissions that were never published", "event", eventID, "count", len(apps))
+	return len(apps), nil
+}
+
+// WatchState runs every interval until ctx ends: it rebuilds the event's
+// Redis state if Redis lost it (the gateways refuse applications meanwhile,
+// so no traffic would trigger it) and decides stranded admissions.
+func (s *Service) WatchState(ctx context.Context, eventID string, interval, strandedAfter time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.EnsureState(ctx, eventID); err != nil && ctx.Err() == nil {
+				s.log.Warn("event state check failed; will retry", "event", eventID, "err", err)
+				continue
+			}
+			if _, err := s.DecideStranded(ctx, eventID, strandedAfter); err != nil && ctx.Err() == nil {
+				s.log.Warn("stranded admissions not decided; will retry", "event", eventID, "err", err)
+			}
+		}
+	}
+}
+
+func uniqueByEmail(ds []Decision) []Decision {
+	seen := make(map[string]bool, len(ds))
+	out := make([]Decision, 0, len(ds))
+	for _, d := range ds {
+		if seen[d.Email] {
+			continue
+		}
+		seen[d.Email] = true
+		out = append(out, d)
+	}
+	return out
+}

@@ -1,0 +1,136 @@
+// Package consumer is stock-consumer's Kafka port: it decodes the
+// applications and admin topics (protobuf), hands what it decoded to the
+// decision service, and reports undecodable messages as poison for the
+// dead-letter topic. Offsets are marked by pkg/kafka only after HandleBatch
+// returned, so a crash at any point replays to the same outcome.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/terning-farewell/farewell/pkg/kafka"
+	farewellv1 "github.com/terning-farewell/farewell/proto/farewell/v1"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
+)
+
+// SchemaVersion is the newest message schema this consumer understands.
+const SchemaVersion = 1
+
+// Decisions is what the port calls: the decision service.
+type Decisions interface {
+	DecideApplications(ctx context.Context, apps []decision.Application) error
+	SetStock(ctx context.Context, eventID string, total int64) error
+	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error
+}
+
+var _ Decisions = (*decision.Service)(nil)
+
+// Handler handles the applications and admin topics.
+type Handler struct {
+	decisions  Decisions
+	adminTopic string
+}
+
+var _ kafka.BatchHandler = (*Handler)(nil)
+
+// NewHandler returns a handler; messages from adminTopic are admin changes,
+// every other topic carries applications.
+func NewHandler(d Decisions, adminTopic string) (*Handler, error) {
+	if d == nil || adminTopic == "" {
+		return nil, errors.New("consumer: decision service and admin topic are required")
+	}
+	return &Handler{decisions: d, adminTopic: adminTopic}, nil
+}
+
+// HandleBatch dispatches on the batch's topic (a batch comes from one partition).
+func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	if msgs[0].Topic == h.adminTopic {
+		return h.handleAdmin(ctx, msgs)
+	}
+	return h.handleApplications(ctx, msgs)
+}
+
+func (h *Handler) handleApplications(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
+	apps := make([]decision.Application, 0, len(msgs))
+	var poison []kafka.Poison
+	for _, m := range msgs {
+		a, err := decodeApplication(m.Value)
+		if err != nil {
+			poison = append(poison, kafka.Poison{Msg: m, Reason: err.Error(), Attempts: 1})
+			continue
+		}
+		apps = append(apps, a)
+	}
+	if err := h.decisions.DecideApplications(ctx, apps); err != nil {
+		return nil, err
+	}
+	return poison, nil
+}
+
+func decodeApplication(b []byte) (decision.Application, error) {
+	var m farewellv1.ApplicationSubmitted
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return decision.Application{}, fmt.Errorf("undecodable application: %w", err)
+	}
+	switch {
+	case m.GetSchemaVersion() == 0 || m.GetSchemaVersion() > SchemaVersion:
+		return decision.Application{}, fmt.Errorf("unsupported schema_version %d", m.GetSchemaVersion())
+	case m.GetEventId() == "" || len(m.GetEventId()) > 64:
+		return decision.Application{}, errors.New("missing or oversized event_id")
+	case m.GetEmail() == "" || len(m.GetEmail()) > 254:
+		return decision.Application{}, errors.New("missing or oversized email")
+	}
+	return decision.Application{
+		EventID: m.GetEventId(), Email: m.GetEmail(), ApplicationID: m.GetApplicationId(),
+		AppliedAt: time.UnixMilli(m.GetAppliedAtUnixMs()),
+	}, nil
+}
+
+func (h *Handler) handleAdmin(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
+	var poison []kafka.Poison
+	for _, m := range msgs {
+		var ev farewellv1.EventAdminChanged
+		if err := proto.Unmarshal(m.Value, &ev); err != nil {
+			poison = append(poison, kafka.Poison{Msg: m, Reason: "undecodable admin change: " + err.Error(), Attempts: 1})
+			continue
+		}
+		if ev.GetSchemaVersion() == 0 || ev.GetSchemaVersion() > SchemaVersion || ev.GetEventId() == "" {
+			poison = append(poison, kafka.Poison{Msg: m, Reason: fmt.Sprintf("unsupported admin change (schema_version %d)", ev.GetSchemaVersion()), Attempts: 1})
+			continue
+		}
+		var err error
+		switch c := ev.GetChange().(type) {
+		case *farewellv1.EventAdminChanged_StockSet:
+			if c.StockSet.GetTotalStock() < 0 {
+				poison = append(poison, kafka.Poison{Msg: m, Reason: "negative total stock", Attempts: 1})
+				continue
+			}
+			err = h.decisions.SetStock(ctx, ev.GetEventId(), c.StockSet.GetTotalStock())
+		case *farewellv1.EventAdminChanged_WindowSet:
+			err = h.decisions.SetWindow(ctx, ev.GetEventId(), fromMs(c.WindowSet.GetOpensAtUnixMs()), fromMs(c.WindowSet.GetClosesAtUnixMs()))
+		default:
+			poison = append(poison, kafka.Poison{Msg: m, Reason: "admin change without a known change", Attempts: 1})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return poison, nil
+}
+
+func fromMs(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
