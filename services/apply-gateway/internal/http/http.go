@@ -324,7 +324,15 @@ func toAPIError(err error) *httpserver.Error {
 	case errors.Is(err, admission.ErrSoldOut):
 		return httpserver.NewError(http.StatusConflict, CodeEventClosed, "선착순 마감되었습니다. (event closed: sold out)")
 	case errors.Is(err, admission.ErrNotOpen):
-		return httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
+		apiErr := httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
+		// Before the window: Retry-After counts down to the opening.
+		var notYet *admission.NotOpenError
+		if errors.As(err, &notYet) {
+			if wait := time.Until(notYet.OpensAt); wait > 0 {
+				return apiErr.WithRetryAfter(wait)
+			}
+		}
+		return apiErr
 	case errors.Is(err, admission.ErrNotFound):
 		return httpserver.NewError(http.StatusNotFound, CodeApplicationNotFound, "신청 내역이 없습니다. (application not found)")
 	case errors.Is(err, admission.ErrBusy):

@@ -265,12 +265,19 @@ func TestSoldOutAndWindow(t *testing.T) {
 	expect(t, resp, env, http.StatusOK, "OK")
 	resp, env = g.do("POST", "/api/event/apply", "", g.bearer("early@example.com"))
 	expect(t, resp, env, http.StatusForbidden, gwhttp.CodeEventNotOpen)
+	// Before the window Retry-After counts down to the opening (about an hour).
+	if wait, _ := strconv.Atoi(resp.Header.Get("Retry-After")); wait < 3500 || wait > 3601 {
+		t.Fatalf("Retry-After before the window = %q, want about 3600", resp.Header.Get("Retry-After"))
+	}
 
 	past := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
 	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, past, recent), adminHdr)
 	resp, env = g.do("POST", "/api/event/apply", "", g.bearer("tooLate@example.com"))
 	expect(t, resp, env, http.StatusForbidden, gwhttp.CodeEventNotOpen)
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		t.Fatalf("Retry-After after the window = %q, want none (it will not open again)", ra)
+	}
 
 	resp, env = g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, later, future), adminHdr)
 	expect(t, resp, env, http.StatusBadRequest, gwhttp.CodeInvalidWindow)
