@@ -9,7 +9,7 @@
 #   stack.sh down       stop exactly the processes this script recorded (services first)
 #   stack.sh status     one line per component: name, pid, port, up/down
 #   stack.sh logs [N]   last 50 lines of every log, or follow the logs of N (e.g. kafka, auth)
-#   stack.sh tools      install the tools only the tests need (promtool)
+#   stack.sh tools      install the tools only the tests need (promtool, chromium, CJK fonts)
 #
 # Ports are fixed (docs/design.md): nginx 8080, Redis 6379, MariaDB 3306, Kafka 9092 (controller
 # 9093), Mailpit SMTP 1025 / UI 8025, services 8081-8086.
@@ -566,6 +566,9 @@ render_nginx() {
 		export NGINX_API_RATE=50000r/s NGINX_API_BURST=50000
 		export NGINX_ADMIN_ACCESS="allow 127.0.0.1; deny all;"
 		export NGINX_DOCS_DIR="$ROOT/docs"
+		export NGINX_WEB_DIR="$ROOT/web"
+		# The event frontend's development origin (Vite), both spellings.
+		export NGINX_CORS_ORIGINS='"http://localhost:5173" 1; "http://127.0.0.1:5173" 1;'
 		# Only our placeholders: nginx's own $variables must survive.
 		envsubst "$(compgen -v NGINX_ | sed 's/.*/${&}/' | tr '\n' ' ')" \
 			<"$ROOT/deploy/nginx/farewell.conf.template" >"$1"
@@ -835,10 +838,13 @@ main() {
 		cmd_down
 		;;
 	tools)
-		# Tools only the test suite needs: promtool checks the alert rules.
+		# Tools only the test suite needs: promtool checks the alert rules; headless
+		# Chromium and CJK fonts run the browser tests (test/browser).
 		prepare
-		PREREQS=(promtool:prometheus)
+		PREREQS=(promtool:prometheus chromium:chromium)
 		ensure_prerequisites
+		# A font is no command: look for its file (Korean text in the screenshots).
+		[[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]] || install_packages fonts-noto-cjk
 		;;
 	status) cmd_status ;;
 	logs) cmd_logs "$@" ;;

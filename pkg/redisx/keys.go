@@ -14,6 +14,10 @@ type EventKeys struct {
 	Losers  string
 	// Decisions maps email to "SUCCESS:<rank>" or "FAILURE:0".
 	Decisions string
+	// DecidedAt maps a decided email to the decision's time in unix ms. It
+	// is written with the decision (and restored from MySQL's decided_at);
+	// only the winners export reads it, never the decision itself.
+	DecidedAt string
 	// Applied maps email to the admission marker "A:<unix ms>" (admitted,
 	// publish in flight) or "P:<unix ms>" (published to Kafka).
 	Applied string
@@ -41,6 +45,7 @@ func KeysFor(eventID string) EventKeys {
 		Winners:   p + "winners",
 		Losers:    p + "losers",
 		Decisions: p + "decisions",
+		DecidedAt: p + "decided_at",
 		Applied:   p + "applied",
 		SoldOut:   p + "soldout",
 		Window:    p + "window",

@@ -28,6 +28,8 @@ func productionValues(scratch string) map[string]string {
 		"NGINX_API_BURST":          "40",
 		"NGINX_ADMIN_ACCESS":       "allow 10.0.0.0/8; deny all;",
 		"NGINX_DOCS_DIR":           scratch,
+		"NGINX_WEB_DIR":            scratch,
+		"NGINX_CORS_ORIGINS":       `"https://event.example.com" 1;`,
 	}
 }
 

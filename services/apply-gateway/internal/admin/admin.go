@@ -33,11 +33,23 @@ type Stats struct {
 	ClosesAt time.Time
 }
 
+// Winner is one row of the winners export.
+type Winner struct {
+	Rank  int64
+	Email string
+	// DecidedAt is zero when the decision was stored without its time
+	// (decided before decision times were kept).
+	DecidedAt time.Time
+}
+
 // Store applies admin changes to the live state (Redis).
 type Store interface {
 	SetStock(ctx context.Context, total int64) error
 	SetWindow(ctx context.Context, opensAt, closesAt time.Time) error
 	Stats(ctx context.Context) (Stats, error)
+	// ScanWinners calls page with the winners one cursor page at a time,
+	// in no particular order, never holding more than a page in memory.
+	ScanWinners(ctx context.Context, page func([]Winner) error) error
 }
 
 // Announcer publishes admin changes so stock-consumer persists them.
@@ -91,4 +103,24 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("stats: %w: %w", ErrUnavailable, err)
 	}
 	return st, nil
+}
+
+// ExportWinners streams every winner to page, one page at a time; an
+// error from page stops the scan and is returned as it is.
+func (s *Service) ExportWinners(ctx context.Context, page func([]Winner) error) error {
+	var pageErr error
+	err := s.store.ScanWinners(ctx, func(ws []Winner) error {
+		if err := page(ws); err != nil {
+			pageErr = err
+			return err
+		}
+		return nil
+	})
+	switch {
+	case pageErr != nil:
+		return pageErr
+	case err != nil:
+		return fmt.Errorf("export winners: %w: %w", ErrUnavailable, err)
+	}
+	return nil
 }

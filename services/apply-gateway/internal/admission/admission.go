@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -22,6 +23,17 @@ var (
 	ErrNotFound       = errors.New("application not found")
 )
 
+// NotOpenError is ErrNotOpen before the window opens, with the opening time
+// (so a client can count down to it). errors.Is(err, ErrNotOpen) holds.
+type NotOpenError struct{ OpensAt time.Time }
+
+func (e *NotOpenError) Error() string {
+	return ErrNotOpen.Error() + " until " + e.OpensAt.UTC().Format(time.RFC3339)
+}
+
+// Unwrap makes a NotOpenError match ErrNotOpen.
+func (e *NotOpenError) Unwrap() error { return ErrNotOpen }
+
 // Outcome is what the admission step decided.
 type Outcome string
 
@@ -31,8 +43,9 @@ const (
 	Readmitted     Outcome = "READMITTED"
 	AlreadyApplied Outcome = "ALREADY_APPLIED"
 	SoldOut        Outcome = "SOLD_OUT"
-	NotOpen        Outcome = "NOT_OPEN"
-	Closed         Outcome = "CLOSED"
+	// NotOpen comes with the opening time in unix ms in place of a marker.
+	NotOpen Outcome = "NOT_OPEN"
+	Closed  Outcome = "CLOSED"
 	// NotReady means the event has no live state: no stock was set yet, or
 	// Redis lost it and stock-consumer is rebuilding it from MySQL.
 	NotReady Outcome = "NOT_READY"
@@ -132,7 +145,12 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	case SoldOut:
 		s.soldOut.Store(true)
 		return ErrSoldOut
-	case NotOpen, Closed:
+	case NotOpen:
+		if ms, err := strconv.ParseInt(marker, 10, 64); err == nil && ms > 0 {
+			return &NotOpenError{OpensAt: time.UnixMilli(ms)}
+		}
+		return ErrNotOpen
+	case Closed:
 		return ErrNotOpen
 	case NotReady:
 		return fmt.Errorf("admit: %w: event state not loaded", ErrUnavailable)

@@ -17,12 +17,17 @@ type fakeStore struct {
 	settled  map[string]bool
 	soldOut  bool
 	admitErr error
+	// marker overrides the admission marker Admit returns ("A:1").
+	marker string
 }
 
 func (f *fakeStore) Admit(context.Context, string, time.Time, time.Duration) (Outcome, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.admits++
+	if f.marker != "" {
+		return f.outcome, f.marker, f.admitErr
+	}
 	return f.outcome, "A:1", f.admitErr
 }
 
@@ -72,6 +77,7 @@ func TestApplyOutcomes(t *testing.T) {
 		name        string
 		outcome     Outcome
 		publishErr  error
+		marker      string
 		wantErr     error
 		wantSettled *bool
 	}{
@@ -79,7 +85,7 @@ func TestApplyOutcomes(t *testing.T) {
 		{name: "taken over after grace", outcome: Readmitted, wantSettled: ptr(true)},
 		{name: "already applied", outcome: AlreadyApplied, wantErr: ErrAlreadyApplied},
 		{name: "sold out", outcome: SoldOut, wantErr: ErrSoldOut},
-		{name: "before the window", outcome: NotOpen, wantErr: ErrNotOpen},
+		{name: "before the window", outcome: NotOpen, marker: "4102444800000", wantErr: ErrNotOpen},
 		{name: "after the window", outcome: Closed, wantErr: ErrNotOpen},
 		{name: "state being rebuilt", outcome: NotReady, wantErr: ErrUnavailable},
 		{name: "broker down undoes the marker", outcome: Admitted, publishErr: errors.New("no broker"), wantErr: ErrUnavailable, wantSettled: ptr(false)},
@@ -87,11 +93,15 @@ func TestApplyOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := &fakeStore{outcome: tt.outcome}
+			st := &fakeStore{outcome: tt.outcome, marker: tt.marker}
 			s := newTestService(t, st, &fakeAnnouncer{err: tt.publishErr}, 10)
 			err := s.Apply(context.Background(), "a@b.co")
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			var notYet *NotOpenError
+			if tt.marker != "" && (!errors.As(err, &notYet) || notYet.OpensAt.UnixMilli() != 4102444800000) {
+				t.Fatalf("err = %#v, want a NotOpenError with the opening time", err)
 			}
 			got, settled := st.settled["a@b.co"]
 			if tt.wantSettled == nil && settled {

@@ -160,6 +160,64 @@ func (r *Redis) Stats(ctx context.Context) (admin.Stats, error) {
 	return s, nil
 }
 
+// winnersPageSize is the HSCAN COUNT hint of the winners export: how many
+// decisions one round trip reads (a hint, Redis may return a few more).
+const winnersPageSize = 1000
+
+// ScanWinners walks the decisions hash with HSCAN, keeps the winners of each
+// page, reads their decision times with one HMGET and hands the page on
+// before reading the next one.
+func (r *Redis) ScanWinners(ctx context.Context, page func([]admin.Winner) error) error {
+	var cursor uint64
+	for {
+		kv, next, err := r.rdb.HScan(ctx, r.keys.Decisions, cursor, "", winnersPageSize).Result()
+		if err != nil {
+			return fmt.Errorf("scan decisions: %w", err)
+		}
+		winners := winnersOf(kv)
+		if len(winners) > 0 {
+			emails := make([]string, len(winners))
+			for i, w := range winners {
+				emails[i] = w.Email
+			}
+			at, err := r.rdb.HMGet(ctx, r.keys.DecidedAt, emails...).Result()
+			if err != nil {
+				return fmt.Errorf("read decision times: %w", err)
+			}
+			for i := range winners {
+				if i < len(at) {
+					winners[i].DecidedAt = msTime(at[i])
+				}
+			}
+			if err := page(winners); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// winnersOf keeps the "SUCCESS:<rank>" entries of an HSCAN page (field,
+// value, field, value, …).
+func winnersOf(kv []string) []admin.Winner {
+	var out []admin.Winner
+	for i := 0; i+1 < len(kv); i += 2 {
+		r, ok := strings.CutPrefix(kv[i+1], "SUCCESS:")
+		if !ok {
+			continue
+		}
+		rank, err := strconv.ParseInt(r, 10, 64)
+		if err != nil || rank < 1 {
+			continue
+		}
+		out = append(out, admin.Winner{Rank: rank, Email: kv[i]})
+	}
+	return out
+}
+
 func intOf(c *redis.StringCmd) int64 {
 	n, err := c.Int64()
 	if err != nil {

@@ -45,6 +45,11 @@ func (f *fakeAdmin) Stats(context.Context) (admin.Stats, error) {
 	return admin.Stats{EventID: "ev", Total: 3}, nil
 }
 
+func (f *fakeAdmin) ExportWinners(context.Context, func([]admin.Winner) error) error {
+	f.calls.Add(1)
+	return nil
+}
+
 // fakeApplier is the participant side the admin routes touch: the local
 // sold-out flag.
 type fakeApplier struct{}

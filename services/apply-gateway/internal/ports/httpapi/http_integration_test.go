@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -106,7 +107,7 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 	}
 	t.Cleanup(func() {
 		k := redisx.KeysFor(g.eventID)
-		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled)
+		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled)
 	})
 	return g
 }
@@ -264,12 +265,19 @@ func TestSoldOutAndWindow(t *testing.T) {
 	expect(t, resp, env, http.StatusOK, "OK")
 	resp, env = g.do("POST", "/api/event/apply", "", g.bearer("early@example.com"))
 	expect(t, resp, env, http.StatusForbidden, httpapi.CodeEventNotOpen)
+	// Before the window Retry-After counts down to the opening (about an hour).
+	if wait, _ := strconv.Atoi(resp.Header.Get("Retry-After")); wait < 3500 || wait > 3601 {
+		t.Fatalf("Retry-After before the window = %q, want about 3600", resp.Header.Get("Retry-After"))
+	}
 
 	past := time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
 	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, past, recent), adminHdr)
 	resp, env = g.do("POST", "/api/event/apply", "", g.bearer("tooLate@example.com"))
 	expect(t, resp, env, http.StatusForbidden, httpapi.CodeEventNotOpen)
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		t.Fatalf("Retry-After after the window = %q, want none (it will not open again)", ra)
+	}
 
 	resp, env = g.do("PUT", "/api/admin/event/window", fmt.Sprintf(`{"opensAt":%q,"closesAt":%q}`, later, future), adminHdr)
 	expect(t, resp, env, http.StatusBadRequest, httpapi.CodeInvalidWindow)
@@ -384,5 +392,76 @@ func TestAdminStockAndFigures(t *testing.T) {
 	// Both stock changes were announced for stock-consumer to persist.
 	if n := len(testinfra.ReadUntilIdle(t, g.brokers, g.admTopic, 2*time.Second)); n != 2 {
 		t.Fatalf("admin messages = %d, want 2", n)
+	}
+}
+
+// TestWinnersExportStreamsEveryWinner writes decisions the way stock-consumer
+// does (decisions hash, decision times beside it), several HSCAN pages of
+// them, and checks the CSV has every winner once with its rank and time, and
+// no loser.
+func TestWinnersExportStreamsEveryWinner(t *testing.T) {
+	g := newGateway(t, false)
+	ctx := context.Background()
+	k := redisx.KeysFor(g.eventID)
+	const winners, losers = 2500, 700
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	want := map[string]string{}
+	pipe := g.rdb.Pipeline()
+	for i := 1; i <= winners+losers; i++ {
+		email := fmt.Sprintf("p%05d@example.com", i)
+		at := base.Add(time.Duration(i) * time.Millisecond)
+		d := "FAILURE:0"
+		if i <= winners {
+			d = "SUCCESS:" + strconv.Itoa(i)
+			want[email] = strconv.Itoa(i) + "," + email + "," + at.Format(time.RFC3339Nano)
+		}
+		pipe.HSet(ctx, k.Decisions, email, d)
+		if i != 1 { // one winner decided before decision times were kept
+			pipe.HSet(ctx, k.DecidedAt, email, at.UnixMilli())
+		}
+	}
+	want["p00001@example.com"] = "1,p00001@example.com,"
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, g.srv.URL+"/api/admin/event/winners", nil)
+	req.Header.Set("X-ADMIN-KEY", adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("export: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp.ContentLength != -1 {
+		t.Fatalf("export sent Content-Length %d: the body was built before it was sent", resp.ContentLength)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	if lines[0] != "rank,email,decidedAt" {
+		t.Fatalf("header line = %q", lines[0])
+	}
+	seen := map[string]bool{}
+	for _, line := range lines[1:] {
+		email := strings.Split(line, ",")[1]
+		if want[email] != line {
+			t.Fatalf("row %q, want %q", line, want[email])
+		}
+		if seen[email] {
+			t.Fatalf("%s exported twice", email)
+		}
+		seen[email] = true
+	}
+	if len(seen) != winners {
+		t.Fatalf("exported %d winners, want %d", len(seen), winners)
+	}
+
+	if r, env := g.do(http.MethodGet, "/api/admin/event/winners", "", nil); r.StatusCode != http.StatusForbidden || env.Code != "INVALID_ADMIN_KEY" {
+		t.Fatalf("export without the key: %d %s", r.StatusCode, env.Code)
 	}
 }

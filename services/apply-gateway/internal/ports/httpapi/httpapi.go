@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -48,6 +50,7 @@ type Admin interface {
 	SetStock(ctx context.Context, total int64) (admin.Stats, error)
 	SetWindow(ctx context.Context, opensAt, closesAt time.Time) (admin.Stats, error)
 	Stats(ctx context.Context) (admin.Stats, error)
+	ExportWinners(ctx context.Context, page func([]admin.Winner) error) error
 }
 
 // Verifier checks participant tokens.
@@ -95,6 +98,7 @@ func (h *Handlers) Register(e *gin.Engine) {
 	ad.GET("/event/stock", h.stats)
 	ad.GET("/event", h.stats)
 	ad.PUT("/event/window", h.setWindow)
+	ad.GET("/event/winners", h.exportWinners)
 }
 
 func (h *Handlers) requireToken(c *gin.Context) {
@@ -228,6 +232,76 @@ func (h *Handlers) stats(c *gin.Context) {
 	httpserver.WriteOK(c, http.StatusOK, "이벤트 현황입니다.", statsResult(st))
 }
 
+// exportWinners streams the winners as CSV (rank, email, decidedAt), one
+// Redis page at a time: the body is written and flushed as the scan goes,
+// never built in memory. Until the first page arrives a failure is the usual
+// JSON error; after that the status line is gone, so the connection is cut
+// instead and the client sees an incomplete download, never a short file
+// that looks whole.
+func (h *Handlers) exportWinners(c *gin.Context) {
+	ctx := c.Request.Context()
+	rc := http.NewResponseController(c.Writer)
+	started := false
+	start := func() error {
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Header("Content-Disposition", `attachment; filename="winners.csv"`)
+		c.Header("Cache-Control", "no-store")
+		// nginx passes the rows on as they come instead of buffering them.
+		c.Header("X-Accel-Buffering", "no")
+		c.Status(http.StatusOK)
+		started = true
+		_, err := io.WriteString(c.Writer, "rank,email,decidedAt\n")
+		return err
+	}
+	w := csv.NewWriter(c.Writer)
+	err := h.admin.ExportWinners(ctx, func(ws []admin.Winner) error {
+		if !started {
+			if err := start(); err != nil {
+				return err
+			}
+		}
+		// Each page gets the server's usual write budget, however long the export.
+		_ = rc.SetWriteDeadline(time.Now().Add(exportPageBudget))
+		for _, win := range ws {
+			decided := ""
+			if !win.DecidedAt.IsZero() {
+				decided = win.DecidedAt.UTC().Format(time.RFC3339Nano)
+			}
+			if err := w.Write([]string{strconv.FormatInt(win.Rank, 10), csvSafe(win.Email), decided}); err != nil {
+				return err
+			}
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	})
+	switch {
+	case err != nil && !started:
+		h.fail(c, err)
+	case err != nil:
+		h.log.Warn("winners export cut short", "err", err)
+		panic(http.ErrAbortHandler)
+	case !started:
+		// No winner yet: the header line alone.
+		if err := start(); err != nil {
+			h.log.Warn("winners export: write failed", "err", err)
+		}
+	}
+}
+
+// exportPageBudget is the write deadline each page of the export gets.
+const exportPageBudget = 15 * time.Second
+
+// csvSafe keeps a spreadsheet from reading an email as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 func statsResult(st admin.Stats) gin.H {
 	window := gin.H{"opensAt": nil, "closesAt": nil}
 	if !st.OpensAt.IsZero() {
@@ -250,7 +324,15 @@ func toAPIError(err error) *httpserver.Error {
 	case errors.Is(err, admission.ErrSoldOut):
 		return httpserver.NewError(http.StatusConflict, CodeEventClosed, "선착순 마감되었습니다. (event closed: sold out)")
 	case errors.Is(err, admission.ErrNotOpen):
-		return httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
+		apiErr := httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
+		// Before the window: Retry-After counts down to the opening.
+		var notYet *admission.NotOpenError
+		if errors.As(err, &notYet) {
+			if wait := time.Until(notYet.OpensAt); wait > 0 {
+				return apiErr.WithRetryAfter(wait)
+			}
+		}
+		return apiErr
 	case errors.Is(err, admission.ErrNotFound):
 		return httpserver.NewError(http.StatusNotFound, CodeApplicationNotFound, "신청 내역이 없습니다. (application not found)")
 	case errors.Is(err, admission.ErrBusy):

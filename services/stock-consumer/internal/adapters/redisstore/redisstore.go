@@ -52,7 +52,7 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	for _, a := range apps {
 		args = append(args, a.Email)
 	}
-	keys := []string{k.State, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied, k.Unsettled}
+	keys := []string{k.State, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied, k.Unsettled, k.DecidedAt}
 	res, err := d.decide.Run(ctx, d.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, err)
@@ -75,19 +75,26 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	return out, nil
 }
 
-// RestoreDecisions writes persisted decisions and their admission markers
-// back to Redis (one pipelined round trip per call).
+// RestoreDecisions writes persisted decisions, their times and their
+// admission markers back to Redis (one pipelined round trip per call).
 func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []decision.Decision) error {
 	if len(ds) == 0 {
 		return nil
 	}
 	k := redisx.KeysFor(eventID)
 	dec := make([]any, 0, 2*len(ds))
+	at := make([]any, 0, 2*len(ds))
 	for _, x := range ds {
 		dec = append(dec, x.Email, string(x.Status)+":"+strconv.FormatInt(x.Rank, 10))
+		if !x.DecidedAt.IsZero() {
+			at = append(at, x.Email, x.DecidedAt.UnixMilli())
+		}
 	}
 	pipe := d.rdb.Pipeline()
 	pipe.HSet(ctx, k.Decisions, dec...)
+	if len(at) > 0 {
+		pipe.HSet(ctx, k.DecidedAt, at...)
+	}
 	for _, x := range ds {
 		pipe.HSetNX(ctx, k.Applied, x.Email, "P:"+strconv.FormatInt(x.AppliedAt.UnixMilli(), 10))
 	}

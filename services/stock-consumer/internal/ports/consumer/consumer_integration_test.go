@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -112,9 +113,10 @@ func (e *env) application(email string, offset int64) *sarama.ConsumerMessage {
 }
 
 type row struct {
-	Email  string
-	Status string
-	Rank   int64
+	Email     string
+	Status    string
+	Rank      int64
+	DecidedAt time.Time
 }
 
 func (e *env) rows() []row {
@@ -124,7 +126,7 @@ func (e *env) rows() []row {
 	}
 	out := make([]row, 0, len(snap.Decisions))
 	for _, d := range snap.Decisions {
-		out = append(out, row{Email: d.Email, Status: string(d.Status), Rank: d.Rank})
+		out = append(out, row{Email: d.Email, Status: string(d.Status), Rank: d.Rank, DecidedAt: d.DecidedAt})
 	}
 	return out
 }
@@ -205,6 +207,16 @@ func TestHandleBatchDecidesExactlyStockAndIsIdempotent(t *testing.T) {
 			if n, _ := e.rdb.HLen(ctx, k.Decisions).Result(); int(n) != tt.applicants {
 				t.Fatalf("redis decisions = %d, want %d", n, tt.applicants)
 			}
+			// Every decision has its time beside it, and the replay kept the first one.
+			at, _ := e.rdb.HGetAll(ctx, k.DecidedAt).Result()
+			if len(at) != tt.applicants {
+				t.Fatalf("redis decided_at has %d entries, want %d", len(at), tt.applicants)
+			}
+			for _, r := range before {
+				if got := at[r.Email]; got != strconv.FormatInt(r.DecidedAt.UnixMilli(), 10) {
+					t.Fatalf("decided_at of %s = %q, MySQL says %d", r.Email, got, r.DecidedAt.UnixMilli())
+				}
+			}
 		})
 	}
 }
@@ -222,7 +234,7 @@ func TestRebuildsRedisFromMySQLAfterDataLoss(t *testing.T) {
 	}
 	// Redis loses every key of the event.
 	k := redisx.KeysFor(e.eventID)
-	if err := e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled).Err(); err != nil {
+	if err := e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var second []*sarama.ConsumerMessage
@@ -236,6 +248,11 @@ func TestRebuildsRedisFromMySQLAfterDataLoss(t *testing.T) {
 	checkExactlyWinners(t, e.rows(), 5, 9)
 	if d, _ := e.rdb.HGet(ctx, k.Decisions, "early0@example.com").Result(); d != "SUCCESS:1" {
 		t.Fatalf("early winner after rebuild = %q, want SUCCESS:1", d)
+	}
+	for _, r := range e.rows() {
+		if got, _ := e.rdb.HGet(ctx, k.DecidedAt, r.Email).Result(); got != strconv.FormatInt(r.DecidedAt.UnixMilli(), 10) {
+			t.Fatalf("decided_at of %s after rebuild = %q, MySQL says %d", r.Email, got, r.DecidedAt.UnixMilli())
+		}
 	}
 	if v, _ := e.rdb.Get(ctx, k.SoldOut).Result(); v != "1" {
 		t.Fatalf("sold-out flag = %q, want 1", v)

@@ -5,7 +5,7 @@
 -- admission never reached Kafka: publish again), ALREADY_APPLIED, SOLD_OUT,
 -- NOT_OPEN, CLOSED or NOT_READY (the event's state is not loaded: Redis lost
 -- it and stock-consumer is restoring it from MySQL); marker is the admission
--- marker to undo on failure. Admitted emails are also listed in unsettled
+-- marker to undo on failure (for NOT_OPEN: the opening time in unix ms). Admitted emails are also listed in unsettled
 -- until their publish is settled.
 if redis.call('EXISTS', KEYS[5]) == 0 then
   return {'NOT_READY', ''}
@@ -17,7 +17,7 @@ local w = redis.call('HMGET', KEYS[1], 'opens_at', 'closes_at')
 local opens = tonumber(w[1] or '0') or 0
 local closes = tonumber(w[2] or '0') or 0
 if opens > 0 and now < opens then
-  return {'NOT_OPEN', ''}
+  return {'NOT_OPEN', tostring(opens)}
 end
 if closes > 0 and now >= closes then
   return {'CLOSED', ''}

@@ -1,5 +1,6 @@
 -- Decides a batch of applications for one event, in the order given.
--- KEYS: 1 state, 2 remaining, 3 winners, 4 losers, 5 decisions, 6 soldout, 7 applied, 8 unsettled
+-- KEYS: 1 state, 2 remaining, 3 winners, 4 losers, 5 decisions, 6 soldout, 7 applied, 8 unsettled,
+--       9 decided_at
 -- ARGV: 1 now (unix ms), 2.. emails in log order
 -- Returns {"REBUILD"} when the event's state is missing (Redis lost it),
 -- otherwise one entry per email: "N|SUCCESS:<rank>" for a new decision,
@@ -29,6 +30,8 @@ for i = 2, #ARGV do
       d = 'FAILURE:0'
     end
     redis.call('HSET', KEYS[5], email, d)
+    -- When it was decided, beside the decision (the winners export reads it).
+    redis.call('HSET', KEYS[9], email, now)
     -- Keep the admission marker: status must answer even if the gateway
     -- undid its marker after an ambiguous publish.
     redis.call('HSETNX', KEYS[7], email, 'P:' .. now)
