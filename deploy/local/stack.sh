@@ -566,7 +566,7 @@ render_nginx() {
 		export NGINX_API_RATE=50000r/s NGINX_API_BURST=50000
 		export NGINX_ADMIN_ACCESS="allow 127.0.0.1; deny all;"
 		export NGINX_DOCS_DIR="$ROOT/docs"
-		export NGINX_WEB_DIR="$ROOT/web"
+		export NGINX_WEB_DIR="$ROOT/deploy/web"
 		# The event frontend's development origin (Vite), both spellings.
 		export NGINX_CORS_ORIGINS='"http://localhost:5173" 1; "http://127.0.0.1:5173" 1;'
 		# Only our placeholders: nginx's own $variables must survive.

@@ -12,12 +12,12 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// fakeAPI serves the real page files (web/) and answers apply with a fixed
+// fakeAPI serves the real page files (deploy/web/) and answers apply with a fixed
 // status, code and Retry-After, so each honest screen can be checked.
 func fakeAPI(t *testing.T, status int, code, retryAfter string) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServer(http.Dir(filepath.Join(repoRoot(t), "web"))))
+	mux.Handle("/", http.FileServer(http.Dir(filepath.Join(repoRoot(t), "deploy", "web"))))
 	ok := func(result string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
