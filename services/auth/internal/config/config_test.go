@@ -28,7 +28,8 @@ func TestLoadDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"addr", cfg.HTTP.Addr, DefaultHTTPAddr},
+		{"addr", cfg.Common.HTTPAddr, DefaultHTTPAddr},
+		{"shutdown timeout", cfg.Common.ShutdownTimeout, 20 * time.Second},
 		{"ttl", cfg.Codes.TTL, 5 * time.Minute},
 		{"cooldown", cfg.Codes.ResendCooldown, 60 * time.Second},
 		{"hourly", cfg.Codes.HourlyLimit, 5},

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
@@ -18,7 +19,8 @@ func TestLoadDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"addr", cfg.HTTP.Addr, DefaultHTTPAddr},
+		{"addr", cfg.Common.HTTPAddr, DefaultHTTPAddr},
+		{"shutdown timeout", cfg.Common.ShutdownTimeout, 20 * time.Second},
 		{"smtp port", cfg.Mail.Port, 1025},
 		{"tls", cfg.Mail.TLS, "none"},
 		{"rate", cfg.Mail.RatePerSecond, 200.0},
