@@ -334,7 +334,9 @@ func (r *Runtime) closeAll() error {
 			if err := c.close(); err != nil {
 				r.log.Warn("close failed", "resource", c.name, "err", err)
 				errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
+				continue
 			}
+			r.log.Info("closed", "resource", c.name)
 		}
 	}
 	return errors.Join(errs...)

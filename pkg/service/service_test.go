@@ -223,7 +223,7 @@ func TestRetryGivesUpAtTheDeadlineWithTheLastError(t *testing.T) {
 	if !errors.As(err, &last) || last.n != attempts {
 		t.Fatalf("Retry = %v, want the last attempt's error (attempt %d)", err, attempts)
 	}
-	if !strings.Contains(err.Error(), "redis not available") {
+	if !strings.Contains(err.Error(), "redis not available by the start-up deadline") {
 		t.Fatalf("Retry = %v, want it to name the dependency", err)
 	}
 	if attempts < 2 {
@@ -231,6 +231,28 @@ func TestRetryGivesUpAtTheDeadlineWithTheLastError(t *testing.T) {
 	}
 	if took < 550*time.Millisecond || took > 1100*time.Millisecond {
 		t.Fatalf("Retry gave up after %s, want about the 600ms deadline", took)
+	}
+}
+
+// TestRetryKeepsTheDependencysErrorWhenTheDeadlineCutsAnAttempt: an attempt
+// still running at the deadline fails with the context's error; the
+// dependency's own failure before it is what Retry reports.
+func TestRetryKeepsTheDependencysErrorWhenTheDeadlineCutsAnAttempt(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	refused := errors.New("connection refused")
+	attempts := 0
+	err := Retry(ctx, discard(), "kafka", func(ctx context.Context) error {
+		attempts++
+		if attempts == 1 {
+			return refused
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if !errors.Is(err, refused) || errors.Is(err, context.DeadlineExceeded) || attempts != 2 {
+		t.Fatalf("Retry = %v after %d attempts, want the refusal of attempt 1", err, attempts)
 	}
 }
 
