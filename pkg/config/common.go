@@ -1,11 +1,16 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 )
 
-// Common holds the settings every service reads the same way.
+// Common holds the settings every service reads the same way. Each
+// service's Config holds it in a field named Common.
 type Common struct {
 	Service  string
 	Instance string
@@ -19,6 +24,8 @@ type Common struct {
 	KafkaBrokers []string
 	// EventID names the event this deployment runs.
 	EventID string
+	// StartupTimeout bounds how long start-up waits for the dependencies.
+	StartupTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
 	// EnablePprof exposes /debug/pprof on the service port.
@@ -26,9 +33,10 @@ type Common struct {
 }
 
 // LoadCommon reads the shared settings; defaultAddr is the service's port.
+// Ranges are checked by Validate.
 func LoadCommon(e *Env, service, defaultAddr string) Common {
 	host, _ := os.Hostname()
-	c := Common{
+	return Common{
 		Service:         service,
 		Instance:        e.String("FAREWELL_INSTANCE", service+"@"+host),
 		HTTPAddr:        e.String("FAREWELL_HTTP_ADDR", defaultAddr),
@@ -38,16 +46,39 @@ func LoadCommon(e *Env, service, defaultAddr string) Common {
 		RedisPoolSize:   e.Int("FAREWELL_REDIS_POOL_SIZE", 64),
 		KafkaBrokers:    e.List("FAREWELL_KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		EventID:         e.String("FAREWELL_EVENT_ID", "final-gift"),
+		StartupTimeout:  e.Duration("FAREWELL_STARTUP_TIMEOUT", 60*time.Second),
 		ShutdownTimeout: e.Duration("FAREWELL_SHUTDOWN_TIMEOUT", 20*time.Second),
 		EnablePprof:     e.Bool("FAREWELL_PPROF", false),
 	}
+}
+
+// Validate checks the shared settings.
+func (c Common) Validate() error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Service == "" {
+		fail("service name must not be empty")
+	}
+	if strings.TrimSpace(c.HTTPAddr) == "" {
+		fail("FAREWELL_HTTP_ADDR must not be empty")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
+		fail("FAREWELL_LOG_LEVEL must be debug, info, warn or error")
+	}
 	if len(c.KafkaBrokers) == 0 {
-		e.Fail("FAREWELL_KAFKA_BROKERS must list at least one broker")
+		fail("FAREWELL_KAFKA_BROKERS must list at least one broker")
 	}
 	if !validEventID(c.EventID) {
-		e.Fail("FAREWELL_EVENT_ID must be 1-64 characters of a-z, 0-9, '-' or '_'")
+		fail("FAREWELL_EVENT_ID must be 1-64 characters of a-z, 0-9, '-' or '_'")
 	}
-	return c
+	if c.StartupTimeout <= 0 {
+		fail("FAREWELL_STARTUP_TIMEOUT must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		fail("FAREWELL_SHUTDOWN_TIMEOUT must be positive")
+	}
+	return errors.Join(errs...)
 }
 
 func validEventID(id string) bool {

@@ -37,6 +37,14 @@ func (e *Env) raw(key string) (string, bool) {
 // Fail records a validation problem found by the caller.
 func (e *Env) Fail(format string, args ...any) { e.errs = append(e.errs, fmt.Errorf(format, args...)) }
 
+// Record adds err, typically from a Validate method, to the recorded
+// problems; a nil err records nothing.
+func (e *Env) Record(err error) {
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+}
+
 // String returns the value of key, or def when unset.
 func (e *Env) String(key, def string) string {
 	if v, ok := e.raw(key); ok {

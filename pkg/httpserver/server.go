@@ -90,6 +90,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check)
 	return s, nil
 }
 
+// AddCheck adds a readiness check. Checks are added before Run.
+func (s *Server) AddCheck(c Check) { s.checks = append(s.checks, c) }
+
 // Engine returns the gin engine to register routes on.
 func (s *Server) Engine() *gin.Engine { return s.engine }
 

@@ -13,7 +13,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/terning-farewell/farewell/pkg v0.0.0-00010101000000-000000000000
 	github.com/terning-farewell/farewell/proto v0.0.0-00010101000000-000000000000
-	golang.org/x/sync v0.25.0
+	golang.org/x/sync v0.25.0 // indirect
 	google.golang.org/protobuf v1.36.12
 	gorm.io/gorm v1.31.2
 )

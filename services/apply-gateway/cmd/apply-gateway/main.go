@@ -8,100 +8,79 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/terning-farewell/farewell/pkg/config"
-	"github.com/terning-farewell/farewell/pkg/httpserver"
+	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
-	"github.com/terning-farewell/farewell/pkg/observability"
-	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/pkg/service"
 	"github.com/terning-farewell/farewell/pkg/token"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/kafkapub"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
-	gwconfig "github.com/terning-farewell/farewell/services/apply-gateway/internal/config"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/config"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "apply-gateway:", err)
 		os.Exit(1)
 	}
 }
 
-func realMain(ctx context.Context) error {
-	cfg, err := gwconfig.Load(config.FromEnviron())
+// run wires the service; the runtime runs it until SIGINT or SIGTERM and
+// shuts it down in order: HTTP intake (in-flight applies get their ack),
+// then the sold-out watcher, then the producer, then Redis.
+func run() error {
+	cfg, err := config.Load(pkgconfig.FromEnviron())
 	if err != nil {
 		return err
 	}
-	log, err := observability.NewLogger(os.Stdout, cfg.LogLevel, cfg.Service, cfg.Instance)
-	if err != nil {
-		return err
-	}
-	reg := observability.NewRegistry()
-	codec, err := token.New(cfg.Token)
-	if err != nil {
-		return err
-	}
-
-	rdb := redisx.NewClient(redisx.Config{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, PoolSize: cfg.RedisPoolSize})
-	defer rdb.Close()
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := redisstore.NewRedis(startCtx, rdb, cfg.EventID)
-	if err != nil {
-		return err
-	}
-	producer, err := kafka.NewProducer(kafka.ProducerConfig{
-		Brokers: cfg.KafkaBrokers, ClientID: cfg.Instance, Linger: cfg.KafkaLinger, MaxBatch: 1000, Retries: 3,
-	}, log, reg)
-	if err != nil {
-		return err
-	}
-	// Closed after the HTTP server stopped, so in-flight applies get their ack.
-	defer producer.Close()
-
-	brk := kafkapub.New(producer, cfg.EventID, cfg.Instance, cfg.ApplicationsTopic, cfg.AdminTopic)
-	applier, err := admission.NewService(admission.Config{
-		EventID: cfg.EventID, Grace: cfg.AdmissionGrace, PublishTimeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlight,
-	}, st, brk, uuid.NewString)
-	if err != nil {
-		return err
-	}
-	metrics, err := admission.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	admins := admin.NewService(st, brk)
-
-	srvCfg := httpserver.DefaultConfig(cfg.HTTPAddr)
-	srvCfg.ShutdownTimeout = cfg.ShutdownTimeout
-	srvCfg.MaxBodyBytes = cfg.MaxBodyBytes
-	srvCfg.TrustedProxies = cfg.TrustedProxies
-	srv, err := httpserver.New(srvCfg, log, reg, []httpserver.Check{
-		{Name: "redis", Ping: func(ctx context.Context) error { return redisx.Ping(ctx, rdb) }},
-		{Name: "kafka", Ping: producer.Ping},
+	rt, err := service.New(context.Background(), cfg.Common, service.Options{
+		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
 	}
-	httpapi.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, log).Register(srv.Engine())
-	httpserver.MountPprof(srv.Engine(), cfg.EnablePprof)
+	defer rt.Close()
+	codec, err := token.New(cfg.Token)
+	if err != nil {
+		return err
+	}
+	metrics, err := admission.NewMetrics(rt.Registry())
+	if err != nil {
+		return err
+	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return applier.WatchSoldOut(gctx, cfg.SoldOutRefresh) })
-	log.Info("apply-gateway started", "event", cfg.EventID)
-	err = g.Wait()
-	log.Info("apply-gateway stopped")
-	return err
+	rdb, err := rt.Redis()
+	if err != nil {
+		return err
+	}
+	st, err := service.Connect(rt, "redis scripts", func(ctx context.Context) (*redisstore.Redis, error) {
+		return redisstore.NewRedis(ctx, rdb, cfg.Common.EventID)
+	})
+	if err != nil {
+		return err
+	}
+	producer, err := rt.Producer(kafka.ProducerConfig{Linger: cfg.KafkaLinger, MaxBatch: 1000, Retries: 3})
+	if err != nil {
+		return err
+	}
+	rt.Ready("kafka", producer.Ping)
+
+	brk := kafkapub.New(producer, cfg.Common.EventID, cfg.Common.Instance, cfg.ApplicationsTopic, cfg.AdminTopic)
+	applier, err := admission.NewService(admission.Config{
+		EventID: cfg.Common.EventID, Grace: cfg.AdmissionGrace, PublishTimeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlight,
+	}, st, brk, uuid.NewString)
+	if err != nil {
+		return err
+	}
+	admins := admin.NewService(st, brk)
+	httpapi.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, rt.Log()).Register(rt.Engine())
+	rt.Go("sold-out watcher", func(ctx context.Context) error { return applier.WatchSoldOut(ctx, cfg.SoldOutRefresh) })
+
+	rt.Log().Info("apply-gateway wired", "event", cfg.Common.EventID)
+	return rt.Run()
 }

@@ -2,17 +2,22 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
-	"github.com/terning-farewell/farewell/pkg/config"
+	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/token"
 )
 
+// DefaultHTTPAddr is where apply-gateway listens unless FAREWELL_HTTP_ADDR says otherwise.
+const DefaultHTTPAddr = "127.0.0.1:8083"
+
 // Config is everything apply-gateway reads at start-up.
 type Config struct {
-	config.Common
+	Common            pkgconfig.Common
 	Token             token.Config
 	AdminKey          string
 	ApplicationsTopic string
@@ -33,9 +38,9 @@ type Config struct {
 const MinAdminKeyBytes = 24
 
 // Load reads and validates the configuration.
-func Load(e *config.Env) (Config, error) {
+func Load(e *pkgconfig.Env) (Config, error) {
 	c := Config{
-		Common:            config.LoadCommon(e, "apply-gateway", "127.0.0.1:8083"),
+		Common:            pkgconfig.LoadCommon(e, "apply-gateway", DefaultHTTPAddr),
 		Token:             token.LoadConfig(e),
 		AdminKey:          e.Secret("FAREWELL_ADMIN_KEY", MinAdminKeyBytes),
 		ApplicationsTopic: e.String("FAREWELL_APPLICATIONS_TOPIC", kafka.TopicApplications),
@@ -48,22 +53,33 @@ func Load(e *config.Env) (Config, error) {
 		MaxBodyBytes:      int64(e.Int("FAREWELL_MAX_BODY_BYTES", 16<<10)),
 		TrustedProxies:    e.List("FAREWELL_TRUSTED_PROXIES", []string{"127.0.0.1", "::1"}),
 	}
+	e.Record(c.Validate())
+	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks ranges and relations between settings.
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.AdmissionGrace <= c.PublishTimeout {
-		e.Fail("FAREWELL_ADMISSION_GRACE (%s) must exceed FAREWELL_PUBLISH_TIMEOUT (%s)", c.AdmissionGrace, c.PublishTimeout)
+		fail("FAREWELL_ADMISSION_GRACE (%s) must exceed FAREWELL_PUBLISH_TIMEOUT (%s)", c.AdmissionGrace, c.PublishTimeout)
 	}
 	if c.MaxInFlight < 1 {
-		e.Fail("FAREWELL_MAX_IN_FLIGHT must be positive")
+		fail("FAREWELL_MAX_IN_FLIGHT must be positive")
 	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err == nil {
 			continue
 		}
 		if _, err := netip.ParseAddr(p); err != nil {
-			e.Fail("FAREWELL_TRUSTED_PROXIES: %q is neither an IP nor a CIDR", p)
+			fail("FAREWELL_TRUSTED_PROXIES: %q is neither an IP nor a CIDR", p)
 		}
 	}
 	if c.SoldOutRefresh <= 0 {
-		e.Fail("FAREWELL_SOLDOUT_REFRESH must be positive")
+		fail("FAREWELL_SOLDOUT_REFRESH must be positive")
 	}
-	return c, e.Err()
+	return errors.Join(errs...)
 }

@@ -21,8 +21,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AdminKey != validEnv()["FAREWELL_ADMIN_KEY"] || c.HTTPAddr != "127.0.0.1:8083" || c.MaxBodyBytes != 16<<10 {
-		t.Fatalf("unexpected defaults: addr %s, body %d", c.HTTPAddr, c.MaxBodyBytes)
+	if c.AdminKey != validEnv()["FAREWELL_ADMIN_KEY"] || c.Common.HTTPAddr != DefaultHTTPAddr || c.MaxBodyBytes != 16<<10 {
+		t.Fatalf("unexpected defaults: addr %s, body %d", c.Common.HTTPAddr, c.MaxBodyBytes)
 	}
 	if strings.Join(c.TrustedProxies, ",") != "127.0.0.1,::1" {
 		t.Fatalf("trusted proxies = %v", c.TrustedProxies)

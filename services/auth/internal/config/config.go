@@ -10,7 +10,6 @@ import (
 	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
-	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/token"
 )
@@ -21,7 +20,6 @@ const DefaultHTTPAddr = "127.0.0.1:8081"
 // Config is every setting of the auth service.
 type Config struct {
 	Common pkgconfig.Common
-	HTTP   httpserver.Config
 	Token  token.Config
 	Codes  Codes
 	// CodesTopic receives VerificationCodeRequested messages.
@@ -57,12 +55,8 @@ type Codes struct {
 
 // Load reads the configuration from e and validates it.
 func Load(e *pkgconfig.Env) (Config, error) {
-	common := pkgconfig.LoadCommon(e, "auth", DefaultHTTPAddr)
-	httpCfg := httpserver.DefaultConfig(common.HTTPAddr)
-	httpCfg.ShutdownTimeout = common.ShutdownTimeout
 	cfg := Config{
-		Common: common,
-		HTTP:   httpCfg,
+		Common: pkgconfig.LoadCommon(e, "auth", DefaultHTTPAddr),
 		Token:  token.LoadConfig(e),
 		Codes: Codes{
 			Secret:         []byte(e.Secret("FAREWELL_CODE_SECRET", 32)),
@@ -79,18 +73,16 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		KafkaLinger:    e.Duration("FAREWELL_KAFKA_LINGER", 2*time.Millisecond),
 		TrustedProxies: e.List("FAREWELL_TRUSTED_PROXIES", []string{"127.0.0.1", "::1"}),
 	}
+	e.Record(cfg.Validate())
 	if err := e.Err(); err != nil {
 		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return cfg, nil
 }
 
 // Validate checks the ranges and relations Load cannot check one by one.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Common.Validate()}
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	k := c.Codes
 	if len(k.Secret) < 32 {

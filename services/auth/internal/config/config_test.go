@@ -25,7 +25,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	testinfra.CheckFields(t, []testinfra.Field{
-		{Name: "addr", Got: cfg.HTTP.Addr, Want: DefaultHTTPAddr},
+		{Name: "addr", Got: cfg.Common.HTTPAddr, Want: DefaultHTTPAddr},
+		{Name: "shutdown timeout", Got: cfg.Common.ShutdownTimeout, Want: 20 * time.Second},
 		{Name: "ttl", Got: cfg.Codes.TTL, Want: 5 * time.Minute},
 		{Name: "cooldown", Got: cfg.Codes.ResendCooldown, Want: 60 * time.Second},
 		{Name: "hourly", Got: cfg.Codes.HourlyLimit, Want: 5},

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
-	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/mail"
 )
@@ -22,7 +21,6 @@ const DefaultHTTPAddr = "127.0.0.1:8086"
 // Config is every setting of the notifier.
 type Config struct {
 	Common pkgconfig.Common
-	HTTP   httpserver.Config
 	// Mail configures each of the two SMTP senders (codes and results);
 	// RatePerSecond applies to each sender.
 	Mail mail.Config
@@ -41,12 +39,8 @@ type Config struct {
 
 // Load reads the configuration from e and validates it.
 func Load(e *pkgconfig.Env) (Config, error) {
-	common := pkgconfig.LoadCommon(e, "notifier", DefaultHTTPAddr)
-	httpCfg := httpserver.DefaultConfig(common.HTTPAddr)
-	httpCfg.ShutdownTimeout = common.ShutdownTimeout
 	cfg := Config{
-		Common: common,
-		HTTP:   httpCfg,
+		Common: pkgconfig.LoadCommon(e, "notifier", DefaultHTTPAddr),
 		Mail: mail.Config{
 			Host:          e.String("FAREWELL_SMTP_HOST", "127.0.0.1"),
 			Port:          e.Int("FAREWELL_SMTP_PORT", 1025),
@@ -65,18 +59,16 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		DecisionsTopic:  e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		MaxBatch:        e.Int("FAREWELL_NOTIFIER_MAX_BATCH", 100),
 	}
+	e.Record(cfg.Validate())
 	if err := e.Err(); err != nil {
 		return Config{}, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return cfg, nil
 }
 
 // Validate checks ranges and relations between settings.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Common.Validate()}
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	m := c.Mail
 	if m.Host == "" {

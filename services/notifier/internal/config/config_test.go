@@ -2,6 +2,7 @@ package config
 
 import (
 	"testing"
+	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
@@ -15,7 +16,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	testinfra.CheckFields(t, []testinfra.Field{
-		{Name: "addr", Got: cfg.HTTP.Addr, Want: DefaultHTTPAddr},
+		{Name: "addr", Got: cfg.Common.HTTPAddr, Want: DefaultHTTPAddr},
+		{Name: "shutdown timeout", Got: cfg.Common.ShutdownTimeout, Want: 20 * time.Second},
 		{Name: "smtp port", Got: cfg.Mail.Port, Want: 1025},
 		{Name: "tls", Got: cfg.Mail.TLS, Want: "none"},
 		{Name: "rate", Got: cfg.Mail.RatePerSecond, Want: 200.0},

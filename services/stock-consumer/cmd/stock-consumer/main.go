@@ -9,79 +9,73 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"gorm.io/gorm"
 
-	"github.com/terning-farewell/farewell/pkg/config"
-	"github.com/terning-farewell/farewell/pkg/httpserver"
+	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
-	"github.com/terning-farewell/farewell/pkg/observability"
-	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/pkg/mysqlx"
+	"github.com/terning-farewell/farewell/pkg/service"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/kafkapub"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/mysqlstore"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/redisstore"
-	scconfig "github.com/terning-farewell/farewell/services/stock-consumer/internal/config"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/config"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/ports/consumer"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := realMain(ctx); err != nil {
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "stock-consumer:", err)
 		os.Exit(1)
 	}
 }
 
-func realMain(ctx context.Context) error {
-	cfg, err := scconfig.Load(config.FromEnviron())
+// run wires the service; the runtime runs it until SIGINT or SIGTERM and
+// shuts it down in order: the consumer group and the state watcher, then
+// the producer, then MySQL and Redis.
+func run() error {
+	cfg, err := config.Load(pkgconfig.FromEnviron())
 	if err != nil {
 		return err
 	}
-	log, err := observability.NewLogger(os.Stdout, cfg.LogLevel, cfg.Service, cfg.Instance)
+	rt, err := service.New(context.Background(), cfg.Common, service.Options{})
 	if err != nil {
 		return err
 	}
-	reg := observability.NewRegistry()
+	defer rt.Close()
+	log := rt.Log()
 
-	rdb := redisx.NewClient(redisx.Config{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, PoolSize: cfg.RedisPoolSize})
-	defer rdb.Close()
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	var decider *redisstore.Decider
-	if err := retry(startCtx, log, "redis", func() (err error) {
-		decider, err = redisstore.NewDecider(startCtx, rdb)
-		return err
-	}); err != nil {
-		return err
-	}
-	var repo *mysqlstore.Repository
-	if err := retry(startCtx, log, "mysql", func() (err error) {
-		repo, err = mysqlstore.OpenRepository(startCtx, cfg.MySQLDSN, cfg.MySQLMaxOpenConns)
-		return err
-	}); err != nil {
-		return err
-	}
-	defer repo.Close()
-	if err := repo.Migrate(startCtx, log); err != nil {
-		return err
-	}
-
-	producer, err := kafka.NewProducer(kafka.ProducerConfig{
-		Brokers: cfg.KafkaBrokers, ClientID: cfg.Instance, Linger: 2 * time.Millisecond, MaxBatch: 1000, Retries: 10,
-	}, log, reg)
+	rdb, err := rt.Redis()
 	if err != nil {
 		return err
 	}
-	defer producer.Close()
+	decider, err := service.Connect(rt, "redis scripts", func(ctx context.Context) (*redisstore.Decider, error) {
+		return redisstore.NewDecider(ctx, rdb)
+	})
+	if err != nil {
+		return err
+	}
+	db, err := service.Connect(rt, "mysql", func(ctx context.Context) (*gorm.DB, error) {
+		return mysqlx.Open(ctx, mysqlx.Config{DSN: cfg.MySQLDSN, MaxOpenConns: cfg.MySQLMaxOpenConns, MaxIdleConns: cfg.MySQLMaxOpenConns})
+	})
+	if err != nil {
+		return err
+	}
+	rt.AddClient("mysql", func(ctx context.Context) error { return mysqlx.Ping(ctx, db) }, func() error { return mysqlx.Close(db) })
+	repo := mysqlstore.NewRepository(db)
+	if err := repo.Migrate(rt.StartupContext(), log); err != nil {
+		return err
+	}
+	producer, err := rt.Producer(kafka.ProducerConfig{Linger: 2 * time.Millisecond, MaxBatch: 1000, Retries: 10})
+	if err != nil {
+		return err
+	}
 
 	decisions, err := decision.NewService(decider, repo, kafkapub.New(producer, cfg.DecisionsTopic), decision.Options{
 		Fault: faultHook(cfg.FaultPoint, log),
-	}, log, reg)
+	}, log, rt.Registry())
 	if err != nil {
 		return err
 	}
@@ -90,52 +84,21 @@ func realMain(ctx context.Context) error {
 		return err
 	}
 	// Redis may have lost the event while we were down: rebuild before consuming.
-	if err := decisions.EnsureState(startCtx, cfg.EventID); err != nil {
+	if err := decisions.EnsureState(rt.StartupContext(), cfg.Common.EventID); err != nil {
 		return err
 	}
-	group, err := kafka.NewGroup(kafka.GroupConfig{
-		Brokers: cfg.KafkaBrokers, GroupID: cfg.GroupID, ClientID: cfg.Instance,
-		Topics: []string{cfg.ApplicationsTopic, cfg.AdminTopic}, MaxBatch: cfg.MaxBatch,
-	}, handler, producer, log, reg)
+	topics := []string{cfg.ApplicationsTopic, cfg.AdminTopic}
+	group, err := rt.Consume(kafka.GroupConfig{GroupID: cfg.GroupID, Topics: topics, MaxBatch: cfg.MaxBatch}, handler, producer)
 	if err != nil {
 		return err
 	}
-
-	srv, err := httpserver.New(httpserver.DefaultConfig(cfg.HTTPAddr), log, reg, []httpserver.Check{
-		{Name: "redis", Ping: func(ctx context.Context) error { return redisx.Ping(ctx, rdb) }},
-		{Name: "mysql", Ping: func(ctx context.Context) error { return repo.Ping(ctx) }},
-		{Name: "kafka", Ping: group.Ping},
+	rt.Ready("kafka", group.Ping)
+	rt.Go("state watcher", func(ctx context.Context) error {
+		return decisions.WatchState(ctx, cfg.Common.EventID, time.Second, cfg.StrandedAfter)
 	})
-	if err != nil {
-		return err
-	}
-	httpserver.MountPprof(srv.Engine(), cfg.EnablePprof)
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return group.Run(gctx) })
-	g.Go(func() error { return decisions.WatchState(gctx, cfg.EventID, time.Second, cfg.StrandedAfter) })
-	log.Info("stock-consumer started", "group", cfg.GroupID, "topics", []string{cfg.ApplicationsTopic, cfg.AdminTopic})
-	err = g.Wait()
-	log.Info("stock-consumer stopped")
-	return err
-}
-
-// retry calls connect until it succeeds or ctx ends, so the consumer can
-// start before its dependencies are up.
-func retry(ctx context.Context, log *slog.Logger, what string, connect func() error) error {
-	for {
-		err := connect()
-		if err == nil {
-			return nil
-		}
-		log.Warn("waiting for dependency", "dependency", what, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not available: %w", what, err)
-		case <-time.After(time.Second):
-		}
-	}
+	log.Info("stock-consumer wired", "group", cfg.GroupID, "topics", topics)
+	return rt.Run()
 }
 
 // faultHook returns the test-only crash hook for FAREWELL_FAULT_POINT.

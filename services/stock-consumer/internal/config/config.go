@@ -2,15 +2,21 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
-	"github.com/terning-farewell/farewell/pkg/config"
+	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 )
 
+// DefaultHTTPAddr serves only /healthz, /readyz and /metrics.
+const DefaultHTTPAddr = "127.0.0.1:8085"
+
 // Config is everything stock-consumer reads at start-up.
 type Config struct {
-	config.Common
+	Common            pkgconfig.Common
 	MySQLDSN          string
 	MySQLMaxOpenConns int
 	GroupID           string
@@ -28,9 +34,9 @@ type Config struct {
 }
 
 // Load reads and validates the configuration.
-func Load(e *config.Env) (Config, error) {
+func Load(e *pkgconfig.Env) (Config, error) {
 	c := Config{
-		Common:            config.LoadCommon(e, "stock-consumer", "127.0.0.1:8085"),
+		Common:            pkgconfig.LoadCommon(e, "stock-consumer", DefaultHTTPAddr),
 		MySQLDSN:          e.Required("FAREWELL_MYSQL_DSN"),
 		MySQLMaxOpenConns: e.Int("FAREWELL_MYSQL_MAX_OPEN_CONNS", 8),
 		GroupID:           e.String("FAREWELL_CONSUMER_GROUP", "farewell-stock-consumer"),
@@ -41,16 +47,31 @@ func Load(e *config.Env) (Config, error) {
 		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 20*time.Second),
 		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
 	}
+	e.Record(c.Validate())
+	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate checks ranges and relations between settings. An empty DSN is
+// reported by Load, which names the variable as required.
+func (c Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if strings.TrimSpace(c.GroupID) == "" {
+		fail("FAREWELL_CONSUMER_GROUP must not be empty")
+	}
 	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
-		e.Fail("FAREWELL_CONSUMER_MAX_BATCH must be between 1 and 10000")
+		fail("FAREWELL_CONSUMER_MAX_BATCH must be between 1 and 10000")
 	}
 	if c.StrandedAfter < time.Second {
-		e.Fail("FAREWELL_STRANDED_AFTER must be at least 1s (and exceed the gateways' FAREWELL_ADMISSION_GRACE)")
+		fail("FAREWELL_STRANDED_AFTER must be at least 1s (and exceed the gateways' FAREWELL_ADMISSION_GRACE)")
 	}
 	switch c.FaultPoint {
 	case "", "after-decide", "after-persist", "after-publish":
 	default:
-		e.Fail("FAREWELL_FAULT_POINT must be empty, after-decide, after-persist or after-publish")
+		fail("FAREWELL_FAULT_POINT must be empty, after-decide, after-persist or after-publish")
 	}
-	return c, e.Err()
+	return errors.Join(errs...)
 }
