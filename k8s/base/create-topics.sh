@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates every Farewell Kafka topic (the list in pkg/kafka/topics.go) with kafka-topics.sh
+# Creates every Farewell Kafka topic (the list in pkg/kafka/topics.go; test/checks fails when they differ) with kafka-topics.sh
 # from the apache/kafka image; idempotent (--if-not-exists). Used by the kafka-topics Job
 # (k8s/base/topics-job.yaml) and the kafka-topics service of docker-compose.yml.
 #
