@@ -83,8 +83,11 @@ func redisPing(ctx context.Context, addr string) error {
 	return nil
 }
 
-// mysqlGreeting reads the server's handshake packet, which MariaDB sends
-// only once it accepts connections; it needs no account.
+// mysqlGreeting reads the first packet the server sends on a new
+// connection, which MariaDB does only once it accepts connections: the
+// handshake, or an error packet (e.g. "host not allowed" before the
+// farewell account exists, or too many connections) — either way the server
+// answers. It needs no account.
 func mysqlGreeting(ctx context.Context, addr string) error {
 	conn, err := dial(ctx, addr)
 	if err != nil {
@@ -92,13 +95,13 @@ func mysqlGreeting(ctx context.Context, addr string) error {
 	}
 	defer conn.Close()
 	// 3-byte length, 1-byte sequence, then the payload: protocol version 10
-	// for a handshake, 0xff for an error packet (e.g. too many connections).
+	// for a handshake, 0xff for an error packet.
 	var head [5]byte
 	if _, err := io.ReadFull(conn, head[:]); err != nil {
 		return fmt.Errorf("mariadb greeting: %w", err)
 	}
-	if head[4] != 10 {
-		return fmt.Errorf("mariadb greeting: not a handshake (first byte 0x%02x)", head[4])
+	if head[4] != 10 && head[4] != 0xff {
+		return fmt.Errorf("mariadb greeting: not the MySQL protocol (first byte 0x%02x)", head[4])
 	}
 	return nil
 }
