@@ -23,11 +23,12 @@ const Host = "127.0.0.1"
 // Addresses of the running local stack, as clients reach them (the ports
 // above on Host).
 const (
-	RedisAddr  = "127.0.0.1:6379"
-	KafkaAddr  = "127.0.0.1:9092"
-	SMTPAddr   = "127.0.0.1:1025"
-	MailpitURL = "http://127.0.0.1:8025"
-	NginxURL   = "http://127.0.0.1:8080"
+	RedisAddr   = "127.0.0.1:6379"
+	KafkaAddr   = "127.0.0.1:9092"
+	SMTPAddr    = "127.0.0.1:1025"
+	MailpitURL  = "http://127.0.0.1:8025"
+	NginxURL    = "http://127.0.0.1:8080"
+	MariaDBAddr = "127.0.0.1:3306"
 	// MySQLServerDSN is the farewell user on the server, without a database.
 	MySQLServerDSN = "farewell:farewell@tcp(127.0.0.1:3306)/"
 	// MySQLDSN is what the services use: the farewell database.

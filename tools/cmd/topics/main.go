@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 func main() {
@@ -46,7 +47,7 @@ type options struct {
 
 func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
-	brokers := fs.String("brokers", envOr("FAREWELL_KAFKA_BROKERS", "127.0.0.1:9092"),
+	brokers := fs.String("brokers", envOr("FAREWELL_KAFKA_BROKERS", localstack.KafkaAddr),
 		"comma-separated bootstrap brokers (env FAREWELL_KAFKA_BROKERS)")
 	defaultPartitions, err := strconv.Atoi(envOr("FAREWELL_APPLICATION_PARTITIONS", "1"))
 	if err != nil {

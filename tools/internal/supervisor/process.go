@@ -240,4 +240,3 @@ func component(name string) localstack.Component {
 	}
 	return c
 }
-
