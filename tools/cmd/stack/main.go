@@ -112,11 +112,6 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// mariadbd, nginx and mariadb-install-db live in sbin, which a non-login
-	// PATH may lack.
-	if err := os.Setenv("PATH", os.Getenv("PATH")+":/usr/local/sbin:/usr/sbin:/sbin"); err != nil {
-		return err
-	}
 	paths := localstack.NewPaths(root)
 	sv := supervisor.New(supervisor.Config{
 		Paths:        paths,

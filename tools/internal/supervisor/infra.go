@@ -120,7 +120,7 @@ FLUSH PRIVILEGES;
 // bootstrapMariaDB runs bootstrapSQL as the server's root over its socket
 // (root authenticates by the operating-system user).
 func (s *Supervisor) bootstrapMariaDB(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, "mariadb", "--no-defaults", "--protocol=socket", "--socket="+s.mariadbSock(), "-u", currentUser())
+	cmd := exec.CommandContext(ctx, lookPath("mariadb"), "--no-defaults", "--protocol=socket", "--socket="+s.mariadbSock(), "-u", currentUser())
 	cmd.Stdin = strings.NewReader(bootstrapSQL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -210,7 +210,7 @@ func (s *Supervisor) formatKafkaStorage(ctx context.Context, props string) error
 	id := strings.TrimSpace(string(raw))
 	if id == "" {
 		argv := s.kafkaJava("kafka.tools.StorageTool", "random-uuid")
-		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
+		out, err := exec.CommandContext(ctx, lookPath(argv[0]), argv[1:]...).Output()
 		if err != nil {
 			return fmt.Errorf("kafka: StorageTool random-uuid: %w", err)
 		}

@@ -38,7 +38,7 @@ func (s *Supervisor) ensurePrerequisites(ctx context.Context, prereqs []prerequi
 	start := time.Now()
 	var missing []string
 	for _, p := range prereqs {
-		if _, err := exec.LookPath(p.binary); err == nil {
+		if lookPath(p.binary) != p.binary {
 			continue
 		}
 		if !contains(missing, p.pkg) {
@@ -70,7 +70,7 @@ func (s *Supervisor) checkGoAndJava(ctx context.Context) error {
 	if _, err := exec.LookPath("go"); err != nil {
 		return fmt.Errorf("Go is missing: install Go 1.26+ from https://go.dev/dl and put it on PATH")
 	}
-	out, _ := exec.CommandContext(ctx, "java", "-version").CombinedOutput()
+	out, _ := exec.CommandContext(ctx, lookPath("java"), "-version").CombinedOutput()
 	version := ""
 	if m := javaVersion.FindSubmatch(out); m != nil {
 		version = string(m[1])

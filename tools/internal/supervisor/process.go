@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -63,7 +64,7 @@ func (s *Supervisor) startDaemon(name string, env []string, argv ...string) erro
 	}
 	defer devNull.Close()
 	fmt.Fprintf(log, "\n===== %s start %s =====\n", name, time.Now().Format(time.RFC3339))
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(lookPath(argv[0]), argv[1:]...)
 	cmd.Env = env
 	cmd.Dir = s.p.Root
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, log, log
@@ -176,13 +177,35 @@ var ssUsers = regexp.MustCompile(`users:\(\([^)]*\)\)`)
 
 // portHolder names who listens on port (from ss), for error messages.
 func portHolder(port int) string {
-	out, err := exec.Command("ss", "-H", "-ltnp", fmt.Sprintf("sport = :%d", port)).Output()
+	out, err := exec.Command(lookPath("ss"), "-H", "-ltnp", fmt.Sprintf("sport = :%d", port)).Output()
 	if err == nil {
 		if m := ssUsers.Find(out); m != nil {
 			return string(m)
 		}
 	}
 	return "an unknown process"
+}
+
+// sbinDirs hold mariadbd, nginx and mariadb-install-db, which a non-login
+// PATH may lack.
+var sbinDirs = []string{"/usr/local/sbin", "/usr/sbin", "/sbin"}
+
+// lookPath finds a program on PATH, then in sbinDirs; it returns name
+// unchanged when neither has it (the start then fails naming it).
+func lookPath(name string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range sbinDirs {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
 }
 
 // runLogged runs a helper command with its output appended to log.
@@ -192,7 +215,7 @@ func (s *Supervisor) runLogged(ctx context.Context, log, dir string, env []strin
 		return err
 	}
 	defer f.Close()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, lookPath(argv[0]), argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
