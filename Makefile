@@ -5,28 +5,38 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-STACK := deploy/local/stack.sh
+# The local stack's supervisor (tools/cmd/stack); `go build` runs every time and is a no-op
+# (build cache) when nothing changed.
+STACK := .run/bin/stack
 
-.PHONY: help run stop status logs infra test test-unit proto proto-check lint demo docker fuzz fuzz-short fuzz-api vuln
+.PHONY: help run stop status logs infra restart test test-unit proto proto-check lint demo docker fuzz fuzz-short fuzz-api vuln
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# ---- local stack (deploy/local/stack.sh; everything under .run/) ----
+# ---- local stack (tools/cmd/stack, defined by pkg/localstack; everything under .run/) ----
 
-run: ## Start infra + all services natively on loopback (idempotent)
+.PHONY: $(STACK)
+$(STACK):
+	@mkdir -p $(@D)
+	@go build -o $@ ./tools/cmd/stack
+
+run: $(STACK) ## Start infra + all services natively on loopback (idempotent: adopts what runs)
 	@$(STACK) up
 
-infra: ## Start only Redis, MariaDB, Kafka (+topics), Mailpit and nginx
+infra: $(STACK) ## Start only Redis, MariaDB, Kafka (+topics), Mailpit and nginx
 	@$(STACK) infra
 
-stop: ## Stop exactly the processes `make run` started
+restart: $(STACK) ## Rebuild and restart only the services (infra keeps running)
+	@$(STACK) restart
+
+stop: $(STACK) ## Stop exactly the processes `make run` started (services first)
 	@$(STACK) down
 
-status: ## One line per component: name, pid, port, up/down
+status: $(STACK) ## One line per component: name, pid, port, state
 	@$(STACK) status
 
-logs: ## Last 50 lines of every log; `make logs NAME=kafka` follows one
+logs: $(STACK) ## Last 50 lines of every log; `make logs NAME=kafka` follows one (NAME=auth: every auth instance)
 	@$(STACK) logs $(NAME)
 
 # ---- checks ----
@@ -38,7 +48,7 @@ MODULES := pkg proto services/auth services/apply-gateway services/stock-consume
 RACE_MODULES := pkg services/auth services/apply-gateway services/stock-consumer services/notifier tools
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
-test: ## Start the stack if needed, then run every unit, integration and end-to-end test
+test: $(STACK) ## Start the stack if needed, then run every unit, integration and end-to-end test
 	@$(STACK) up
 	@$(STACK) tools
 	@$(MAKE) --no-print-directory proto-check
@@ -81,7 +91,7 @@ fuzz: ## Every Go fuzz target for FUZZTIME (10s) each; prints the inputs tried
 fuzz-short: ## Every Go fuzz target for 3s each (part of make test)
 	@scripts/fuzz.sh 3s
 
-fuzz-api: ## schemathesis against the running stack through nginx, 50 cases per operation and phase
+fuzz-api: $(STACK) ## schemathesis against the running stack through nginx, 50 cases per operation and phase
 	@$(STACK) up
 	@cd test && FAREWELL_REQUIRE_TOOLS=1 FAREWELL_FUZZ_EXAMPLES=$${FAREWELL_FUZZ_EXAMPLES:-50} \
 		go test -count=1 -v -timeout 30m -run '^TestSchemathesisFindsNothing$$' ./fuzzapi

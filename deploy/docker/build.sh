@@ -16,7 +16,8 @@ REPO="${FAREWELL_IMAGE_REPO:-farewell}"
 DOCKER="${DOCKER:-docker}"
 read -r -a EXTRA <<<"${FAREWELL_DOCKER_BUILD_FLAGS:-}"
 
-# service:port, the port each service listens on in its container.
+# service:port, the port each service listens on in its container: its first local instance's
+# port (pkg/localstack; test/checks fails when they differ).
 declare -A PORTS=([auth]=8081 [apply-gateway]=8083 [stock-consumer]=8085 [notifier]=8086)
 
 services=("$@")

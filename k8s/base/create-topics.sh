@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates every Farewell Kafka topic (the list in pkg/kafka/topics.go) with kafka-topics.sh
-# from the apache/kafka image; idempotent (--if-not-exists). Used by the kafka-topics Job
-# (k8s/base/topics-job.yaml) and the kafka-topics service of docker-compose.yml.
+# Creates every Farewell Kafka topic (the list in pkg/kafka/topics.go; a test in test/checks
+# fails when this script differs from it) with kafka-topics.sh from the apache/kafka image;
+# idempotent (--if-not-exists). Used by the kafka-topics Job (k8s/base/topics-job.yaml) and
+# the kafka-topics service of docker-compose.yml.
 #
 # Environment: BOOTSTRAP (host:port), APPLICATION_PARTITIONS (default 1: global FCFS order),
 # REPLICATION_FACTOR (default 1), MIN_INSYNC_REPLICAS (default 1).

@@ -1,11 +1,10 @@
 // Package stackclient talks to a running Farewell stack from the outside, the
 // way a participant, an admin or an operator would: through nginx, Mailpit's
-// API and the local environment file. The demo, the load tool and the
-// end-to-end tests share it.
+// API and the settings of the local environment file (found and read with
+// pkg/localstack). The demo, the load tool and the end-to-end tests share it.
 package stackclient
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,68 +12,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/token"
 )
-
-// DefaultEnvFile is where `make run` writes the local settings and secrets.
-const DefaultEnvFile = ".run/farewell.env"
-
-// FindEnvFile returns path if set, else .run/farewell.env in the nearest
-// parent directory that has one.
-func FindEnvFile(path string) (string, error) {
-	if path != "" {
-		return path, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, DefaultEnvFile)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%s not found: start the stack with `make run`", DefaultEnvFile)
-		}
-		dir = parent
-	}
-}
-
-// LoadEnv reads KEY='value' lines as written by deploy/local/stack.sh.
-func LoadEnv(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w (start the stack with `make run`)", path, err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '\'' && v[len(v)-1] == '\'' || v[0] == '"' && v[len(v)-1] == '"') {
-			v = v[1 : len(v)-1]
-		}
-		out[strings.TrimSpace(k)] = v
-	}
-	return out, sc.Err()
-}
 
 // NewMinter builds the token codec of the stack from its environment, to mint
 // test tokens for synthetic participants (local secrets only).
@@ -249,23 +192,4 @@ func (m *Mailpit) Count(ctx context.Context, query string) (int, error) {
 		return 0, fmt.Errorf("mailpit: %w", err)
 	}
 	return out.Total, nil
-}
-
-// LockStack takes an exclusive lock on .run/stack.lock beside envFile, so
-// tests, the benchmark and the chaos suite that disturb or measure the
-// shared stack never overlap. The returned function releases it.
-func LockStack(envFile string) (func(), error) {
-	path := filepath.Join(filepath.Dir(envFile), "stack.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		_ = f.Close()
-	}, nil
 }

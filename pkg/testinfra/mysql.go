@@ -7,6 +7,8 @@ import (
 
 	// The MySQL driver registers itself for database/sql.
 	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 // MySQLDatabase creates an empty database for this test and returns its DSN
@@ -40,7 +42,7 @@ func MySQLDatabase(t testing.TB) string {
 func dsnAddr(dsn string) string {
 	_, rest, ok := strings.Cut(dsn, "tcp(")
 	if !ok {
-		return "127.0.0.1:3306"
+		return localstack.MariaDBAddr
 	}
 	addr, _, _ := strings.Cut(rest, ")")
 	return addr

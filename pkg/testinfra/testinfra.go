@@ -15,16 +15,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
-// Default local stack addresses (docs/design.md, "Local stack").
+// Default addresses: the local stack's (pkg/localstack).
 const (
-	defaultRedis   = "127.0.0.1:6379"
-	defaultMySQL   = "farewell:farewell@tcp(127.0.0.1:3306)/"
-	defaultKafka   = "127.0.0.1:9092"
-	defaultSMTP    = "127.0.0.1:1025"
-	defaultMailAPI = "http://127.0.0.1:8025"
-	defaultNginx   = "http://127.0.0.1:8080"
+	defaultRedis   = localstack.RedisAddr
+	defaultMySQL   = localstack.MySQLServerDSN
+	defaultKafka   = localstack.KafkaAddr
+	defaultSMTP    = localstack.SMTPAddr
+	defaultMailAPI = localstack.MailpitURL
+	defaultNginx   = localstack.NginxURL
 )
 
 func env(key, def string) string {

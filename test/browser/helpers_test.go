@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
@@ -40,7 +42,7 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	t.Fatal("chromium is not installed: run `deploy/local/stack.sh tools` (apt-get install chromium fonts-noto-cjk)")
+	t.Fatal("chromium is not installed: run `make test` (its first step, `.run/bin/stack tools`, installs chromium and fonts-noto-cjk)")
 	return ""
 }
 
@@ -89,19 +91,19 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	base := testinfra.NginxURL(t)
-	path, err := stackclient.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
+	path, err := localstack.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := stackclient.LoadEnv(path)
+	env, err := localstack.LoadEnv(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := stackclient.LockStack(path)
+	lock, err := localstack.AcquireLock(context.Background(), localstack.PathsOfEnvFile(path).Lock, 15*time.Minute, "browser test", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(unlock)
+	t.Cleanup(func() { _ = lock.Release() })
 	return &stack{base: base, client: stackclient.NewClient(base, env["FAREWELL_ADMIN_KEY"], 64), mailpit: testinfra.MailpitServer(t), env: env}
 }
 

@@ -9,30 +9,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
-// placeholder matches the template's ${NGINX_*} (and bare $NGINX_*) placeholders; nginx's own
-// $variables are lower case and never match.
-var placeholder = regexp.MustCompile(`\$\{(NGINX_[A-Z0-9_]+)\}|\$(NGINX_[A-Z0-9_]+)`)
-
 // RenderNginxTemplate substitutes the ${NGINX_*} placeholders of deploy/nginx's template
-// like envsubst restricted to those names does (deploy/local/stack.sh,
-// deploy/compose/render-nginx.sh). A placeholder without a value is an error, not an empty
-// string.
+// like envsubst restricted to those names does (the local stack's renderer,
+// localstack.RenderNginx; deploy/compose/render-nginx.sh). A placeholder without a value is
+// an error, not an empty string.
 func RenderNginxTemplate(template string, values map[string]string) (string, error) {
-	var missing []string
-	out := placeholder.ReplaceAllStringFunc(template, func(m string) string {
-		name := strings.Trim(m, "${}")
-		v, ok := values[name]
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("nginx template: no value for %s", strings.Join(missing, ", "))
-	}
-	return out, nil
+	return localstack.RenderNginx(template, values)
 }
 
 // ParseEnvFile reads NAME=value lines as a POSIX shell would for the simple files this

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
@@ -27,23 +28,31 @@ type stack struct {
 	envFile string
 }
 
+// logWriter sends progress lines (waiting for the stack lock) to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	base := testinfra.NginxURL(t)
-	path, err := stackclient.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
+	path, err := localstack.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := stackclient.LoadEnv(path)
+	env, err := localstack.LoadEnv(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The chaos suite and the benchmark disturb the same stack: take turns.
-	unlock, err := stackclient.LockStack(path)
+	lock, err := localstack.AcquireLock(context.Background(), localstack.PathsOfEnvFile(path).Lock, 15*time.Minute, "e2e test", logWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(unlock)
+	t.Cleanup(func() { _ = lock.Release() })
 	return &stack{client: stackclient.NewClient(base, env["FAREWELL_ADMIN_KEY"], 16), mailpit: testinfra.MailpitServer(t), env: env, envFile: path}
 }
 

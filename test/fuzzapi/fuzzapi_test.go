@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
@@ -53,15 +54,15 @@ func TestSchemathesisFindsNothing(t *testing.T) {
 		t.Skip("python3 not installed; schemathesis cannot run")
 	}
 	base := testinfra.NginxURL(t)
-	envFile, err := stackclient.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
+	envFile, err := localstack.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := stackclient.LoadEnv(envFile)
+	env, err := localstack.LoadEnv(envFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := filepath.Dir(filepath.Dir(envFile))
+	root := localstack.PathsOfEnvFile(envFile).Root
 	script := filepath.Join(root, "scripts", "run-schemathesis.sh")
 
 	// Install (or check) the pinned venv before taking the lock: the others
@@ -71,11 +72,11 @@ func TestSchemathesisFindsNothing(t *testing.T) {
 		t.Fatalf("install schemathesis: %v\n%s", err, out)
 	}
 
-	unlock, err := stackclient.LockStack(envFile)
+	lock, err := localstack.AcquireLock(context.Background(), localstack.PathsOfEnvFile(envFile).Lock, 30*time.Minute, "fuzz-api test", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(unlock)
+	t.Cleanup(func() { _ = lock.Release() })
 
 	minter, err := stackclient.NewMinter(env)
 	if err != nil {

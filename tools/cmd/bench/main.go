@@ -22,9 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
+	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/tools/internal/bench"
 	"github.com/terning-farewell/farewell/tools/internal/benchbare"
-	"github.com/terning-farewell/farewell/pkg/stackclient"
 )
 
 type options struct {
@@ -71,8 +72,8 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 2000, "herd and limit: concurrent connections (seed uses one per participant)")
 	flag.Float64Var(&o.duplicates, "duplicates", 0.10, "herd and limit: share of participants that apply twice")
 	flag.Float64Var(&o.invalid, "invalid", 0, "herd and limit: extra requests with broken tokens, as a share of participants")
-	flag.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "public entry (nginx)")
-	flag.StringVar(&o.mailpitURL, "mailpit", "http://127.0.0.1:8025", "Mailpit HTTP API")
+	flag.StringVar(&o.baseURL, "url", localstack.NginxURL, "public entry (nginx)")
+	flag.StringVar(&o.mailpitURL, "mailpit", localstack.MailpitURL, "Mailpit HTTP API")
 	flag.StringVar(&o.consumerMetrics, "consumer-metrics", "http://127.0.0.1:8085/metrics", "stock-consumer's Prometheus endpoint")
 	flag.StringVar(&o.envFile, "env", "", "stack environment file (default: the nearest .run/farewell.env)")
 	flag.StringVar(&o.bareAddr, "bare-addr", benchbare.DefaultAddr, "where the in-process bare handler listens (nginx's bench_bare upstream)")
@@ -105,16 +106,12 @@ func realMain(ctx context.Context, o options, args []string) error {
 	if o.runs < 1 || o.conns < 1 || o.scale <= 0 {
 		return errors.New("-runs, -conns and -scale must be positive")
 	}
-	envPath, err := stackclient.FindEnvFile(o.envFile)
+	envPath, err := localstack.FindEnvFile(o.envFile)
 	if err != nil {
 		return err
 	}
-	envPath, err = filepath.Abs(envPath)
-	if err != nil {
-		return err
-	}
-	root := filepath.Dir(filepath.Dir(envPath))
-	env, err := stackclient.LoadEnv(envPath)
+	root := localstack.PathsOfEnvFile(envPath).Root
+	env, err := localstack.LoadEnv(envPath)
 	if err != nil {
 		return err
 	}
@@ -138,9 +135,9 @@ func realMain(ctx context.Context, o options, args []string) error {
 
 	lockPath := o.lockFile
 	if lockPath == "" {
-		lockPath = filepath.Join(root, ".run", "stack.lock")
+		lockPath = localstack.NewPaths(root).Lock
 	}
-	lock, err := bench.AcquireStackLock(ctx, lockPath, os.Stdout)
+	lock, err := localstack.AcquireLock(ctx, lockPath, 0, "bench", os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -248,7 +245,7 @@ func connect(ctx context.Context, o options, root string, env map[string]string)
 	if _, err := client.Stats(ctx); err != nil {
 		return nil, nil, fmt.Errorf("is the stack up (`make run`)? %w", err)
 	}
-	procs, err := bench.StackProcs(filepath.Join(root, ".run", "pids"))
+	procs, err := bench.StackProcs(localstack.NewPaths(root))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/tools/internal/chaos"
 )
 
@@ -63,12 +64,12 @@ func realMain(ctx context.Context) int {
 		return 1
 	}
 	defer s.Close()
-	unlock, err := chaos.AcquireLock(ctx, s.Root, *lockWait, os.Stdout)
+	lock, err := localstack.AcquireLock(ctx, s.Paths.Lock, *lockWait, "chaos", os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
-	defer unlock()
+	defer lock.Release()
 	if err := s.Preflight(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1

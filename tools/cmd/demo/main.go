@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/stackclient"
 )
 
@@ -39,8 +40,8 @@ func main() {
 	flag.Int64Var(&o.stock, "stock", 100, "gifts to win in this run")
 	flag.Float64Var(&o.duplicates, "duplicates", 0.2, "share of participants that apply a second time")
 	flag.IntVar(&o.concurrency, "concurrency", 256, "concurrent connections to nginx")
-	flag.StringVar(&o.baseURL, "url", "http://127.0.0.1:8080", "public entry (nginx)")
-	flag.StringVar(&o.mailpitURL, "mailpit", "http://127.0.0.1:8025", "Mailpit HTTP API")
+	flag.StringVar(&o.baseURL, "url", localstack.NginxURL, "public entry (nginx)")
+	flag.StringVar(&o.mailpitURL, "mailpit", localstack.MailpitURL, "Mailpit HTTP API")
 	flag.StringVar(&o.envFile, "env", "", "stack environment file (default: .run/farewell.env)")
 	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
 	flag.Parse()
@@ -56,11 +57,11 @@ func main() {
 func run(ctx context.Context, o options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	path, err := stackclient.FindEnvFile(o.envFile)
+	path, err := localstack.FindEnvFile(o.envFile)
 	if err != nil {
 		return err
 	}
-	env, err := stackclient.LoadEnv(path)
+	env, err := localstack.LoadEnv(path)
 	if err != nil {
 		return err
 	}

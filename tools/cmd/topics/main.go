@@ -1,7 +1,7 @@
 // Command topics creates every Kafka topic Farewell needs, as listed by
 // kafka.Topics in pkg/kafka. It is idempotent: topics that already exist are
-// reported and left alone. The local stack (deploy/local/stack.sh) runs it
-// after the broker is up; it works the same against any cluster.
+// reported and left alone. The local stack supervisor (tools/cmd/stack) runs
+// the same code after the broker is up; this command works against any cluster.
 //
 // Usage:
 //
@@ -17,15 +17,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/IBM/sarama"
-
 	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 func main() {
@@ -49,7 +47,7 @@ type options struct {
 
 func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
-	brokers := fs.String("brokers", envOr("FAREWELL_KAFKA_BROKERS", "127.0.0.1:9092"),
+	brokers := fs.String("brokers", envOr("FAREWELL_KAFKA_BROKERS", localstack.KafkaAddr),
 		"comma-separated bootstrap brokers (env FAREWELL_KAFKA_BROKERS)")
 	defaultPartitions, err := strconv.Atoi(envOr("FAREWELL_APPLICATION_PARTITIONS", "1"))
 	if err != nil {
@@ -97,122 +95,18 @@ func realMain(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
 
-	admin, err := connectAdmin(ctx, opts.brokers)
+	admin, err := kafka.ConnectAdmin(ctx, opts.brokers)
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
 
 	if opts.list {
-		return listTopics(admin, out)
+		return kafka.ListTopics(admin, out)
 	}
-	for _, spec := range kafka.Topics(opts.partitions) {
-		line, err := ensureTopic(ctx, admin, spec, opts.replication)
-		if err != nil {
-			return fmt.Errorf("topic %s: %w", spec.Name, err)
-		}
-		fmt.Fprintln(out, line)
+	results, err := kafka.EnsureTopics(ctx, admin, kafka.Topics(opts.partitions), opts.replication)
+	for _, r := range results {
+		fmt.Fprintln(out, r.Line)
 	}
-	return nil
-}
-
-// connectAdmin retries until the cluster answers or ctx ends: the broker may
-// still be starting when the stack script calls us.
-func connectAdmin(ctx context.Context, brokers []string) (sarama.ClusterAdmin, error) {
-	cfg := sarama.NewConfig()
-	cfg.ClientID = "farewell-topics"
-	cfg.Version = sarama.V3_9_0_0
-	cfg.Admin.Timeout = 10 * time.Second
-	cfg.Net.DialTimeout = 3 * time.Second
-	cfg.Metadata.Retry.Max = 1
-	for {
-		admin, err := sarama.NewClusterAdmin(brokers, cfg)
-		if err == nil {
-			return admin, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to %s: %w (last error: %v)", strings.Join(brokers, ","), ctx.Err(), err)
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// ensureTopic creates spec if it is missing and returns a one-line report.
-// Transient controller errors (a freshly started KRaft node) are retried.
-func ensureTopic(ctx context.Context, admin sarama.ClusterAdmin, spec kafka.TopicSpec, replication int16) (string, error) {
-	detail := &sarama.TopicDetail{
-		NumPartitions:     spec.Partitions,
-		ReplicationFactor: replication,
-	}
-	retention := "default"
-	if spec.Retention > 0 {
-		ms := strconv.FormatInt(spec.Retention.Milliseconds(), 10)
-		detail.ConfigEntries = map[string]*string{"retention.ms": &ms}
-		retention = spec.Retention.String()
-	}
-	for {
-		err := admin.CreateTopic(spec.Name, detail, false)
-		switch {
-		case err == nil:
-			return fmt.Sprintf("created  %-36s partitions=%d replication=%d retention=%s",
-				spec.Name, spec.Partitions, replication, retention), nil
-		case errors.Is(err, sarama.ErrTopicAlreadyExists):
-			return describeExisting(admin, spec)
-		case !retriable(err):
-			return "", err
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-func retriable(err error) bool {
-	return errors.Is(err, sarama.ErrNotController) ||
-		errors.Is(err, sarama.ErrRequestTimedOut) ||
-		errors.Is(err, sarama.ErrLeaderNotAvailable) ||
-		errors.Is(err, sarama.ErrBrokerNotAvailable) ||
-		errors.Is(err, sarama.ErrOutOfBrokers) ||
-		errors.Is(err, sarama.ErrInvalidReplicationFactor) || // brokers not yet registered
-		errors.Is(err, sarama.ErrNotEnoughReplicas) ||
-		errors.Is(err, sarama.ErrClosedClient)
-}
-
-// describeExisting reports an existing topic and warns when it differs from
-// the spec; it never changes it (adding partitions would reshuffle keys).
-func describeExisting(admin sarama.ClusterAdmin, spec kafka.TopicSpec) (string, error) {
-	metas, err := admin.DescribeTopics([]string{spec.Name})
-	if err != nil {
-		return "", fmt.Errorf("describe: %w", err)
-	}
-	if len(metas) != 1 || !errors.Is(metas[0].Err, sarama.ErrNoError) {
-		return fmt.Sprintf("exists   %-36s (could not describe)", spec.Name), nil
-	}
-	got := int32(len(metas[0].Partitions))
-	line := fmt.Sprintf("exists   %-36s partitions=%d", spec.Name, got)
-	if got != spec.Partitions {
-		line += fmt.Sprintf(" (spec wants %d; left unchanged)", spec.Partitions)
-	}
-	return line, nil
-}
-
-// listTopics prints every topic in the cluster, sorted, with its partition count.
-func listTopics(admin sarama.ClusterAdmin, out io.Writer) error {
-	topics, err := admin.ListTopics()
-	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
-	}
-	names := make([]string, 0, len(topics))
-	for name := range topics {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(out, "%-36s partitions=%d replication=%d\n",
-			name, topics[name].NumPartitions, topics[name].ReplicationFactor)
-	}
-	return nil
+	return err
 }

@@ -7,14 +7,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 // clockTicks is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; Linux
 // reports it as 100 on every architecture Go supports.
 const clockTicks = 100
 
-// Proc is one component of the stack, by the pid file deploy/local/stack.sh
-// wrote; its children (nginx workers) count with it.
+// Proc is one component of the stack, by the pid file the stack supervisor
+// wrote (pkg/localstack); its children (nginx workers) count with it.
 type Proc struct {
 	Name string
 	PID  int
@@ -25,45 +27,20 @@ type Proc struct {
 // processOrder lists components in the order reports show them.
 var processOrder = []string{"apply-gateway", "stock-consumer", "notifier", "auth", "nginx", "redis", "mariadb", "kafka", "mailpit"}
 
-// StackProcs reads every <name>.pid of pidDir whose process is alive.
-func StackProcs(pidDir string) ([]Proc, error) {
-	files, err := filepath.Glob(filepath.Join(pidDir, "*.pid"))
-	if err != nil {
-		return nil, err
-	}
+// StackProcs returns every component of the local stack whose recorded
+// process is alive and ours.
+func StackProcs(p localstack.Paths) ([]Proc, error) {
 	var out []Proc
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			continue
+	for _, c := range localstack.Components() {
+		if pid := p.RunningPid(c); pid != 0 {
+			out = append(out, Proc{Name: c.Name, PID: pid, Service: c.Service != ""})
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil || !alive(pid) {
-			continue
-		}
-		name := strings.TrimSuffix(filepath.Base(f), ".pid")
-		out = append(out, Proc{Name: name, PID: pid, Service: isService(name)})
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no live process in %s: start the stack with `make run`", pidDir)
+		return nil, fmt.Errorf("no live process in %s: start the stack with `make run`", p.Pids)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		oi, oj := orderOf(out[i].Name), orderOf(out[j].Name)
-		if oi != oj {
-			return oi < oj
-		}
-		return out[i].Name < out[j].Name
-	})
+	sort.SliceStable(out, func(i, j int) bool { return orderOf(out[i].Name) < orderOf(out[j].Name) })
 	return out, nil
-}
-
-func isService(name string) bool {
-	for _, s := range []string{"apply-gateway", "stock-consumer", "notifier", "auth"} {
-		if strings.HasPrefix(name, s+"-") {
-			return true
-		}
-	}
-	return false
 }
 
 func orderOf(name string) int {
@@ -83,16 +60,6 @@ func Running(procs []Proc, prefix string) bool {
 		}
 	}
 	return false
-}
-
-func alive(pid int) bool {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(raw)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] != 'Z'
 }
 
 // Usage is a process tree's CPU time and memory at one moment.
@@ -149,7 +116,7 @@ func tree(pid int) []int {
 }
 
 func cpuTicks(pid int) uint64 {
-	fields := statFields(pid)
+	fields := localstack.StatFields(pid)
 	if len(fields) < 13 {
 		return 0
 	}

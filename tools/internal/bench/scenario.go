@@ -19,10 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/terning-farewell/farewell/tools/internal/benchbare"
-	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/token"
+	"github.com/terning-farewell/farewell/tools/internal/benchbare"
 )
 
 // NotMeasured marks a duration the scenario could not measure.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 )
 
@@ -31,11 +32,11 @@ func TestChaosReduced(t *testing.T) {
 	}
 	defer s.Close()
 
-	unlock, err := AcquireLock(context.Background(), s.Root, 10*time.Minute, logWriter{t})
+	lock, err := localstack.AcquireLock(context.Background(), s.Paths.Lock, 10*time.Minute, "chaos test", logWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lock.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := s.Preflight(ctx); err != nil {

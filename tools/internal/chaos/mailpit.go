@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/terning-farewell/farewell/tools/internal/supervisor"
 )
 
 // Mailpit reads the mailbox through Mailpit's HTTP API.
@@ -71,15 +73,6 @@ func (m *Mailpit) Search(ctx context.Context, to string) ([]Mail, error) {
 	}
 }
 
-// mailpitArgs are the arguments stack.sh starts Mailpit with.
-func (s *Stack) mailpitArgs() []string {
-	return []string{
-		"--listen", "127.0.0.1:8025", "--smtp", "127.0.0.1:1025",
-		"--database", filepath.Join(s.Root, ".run", "mailpit", "mailpit.db"), "--max", "0",
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check",
-	}
-}
-
 // ReplaceMailpit stops the stack's Mailpit and starts the same binary on the
 // same ports and database with extra arguments (e.g. recipients it refuses
 // for good, or random temporary refusals). Its pid goes into the pid file,
@@ -92,16 +85,16 @@ func (s *Stack) ReplaceMailpit(ctx context.Context, extra ...string) error {
 	s.mailpitReplaced = true
 	s.mu.Unlock()
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	args := append(s.mailpitArgs(), extra...)
-	if _, _, err := s.startProcess("mailpit", filepath.Join(s.Root, ".run", "bin", "mailpit"), args, env); err != nil {
+	args := append(supervisor.MailpitArgs(s.Paths), extra...)
+	if _, _, err := s.startProcess("mailpit", filepath.Join(s.Paths.Bin, "mailpit"), args, env); err != nil {
 		return err
 	}
 	s.Logf("mailpit replaced: %s", strings.Join(extra, " "))
 	return s.WaitReady(ctx, 30*time.Second, "mailpit")
 }
 
-// RestoreMailpit stops a replaced Mailpit and lets stack.sh start the
-// standard one.
+// RestoreMailpit stops a replaced Mailpit and lets the supervisor start
+// the standard one.
 func (s *Stack) RestoreMailpit(ctx context.Context) error {
 	if s.runningPid("mailpit") != 0 {
 		if _, err := s.Signal("mailpit", syscall.SIGTERM, 15*time.Second); err != nil {

@@ -47,7 +47,7 @@ func Scenarios() []Scenario {
 		{"notifier-crash", "kill -9 notifier while it sends the result emails, restart it", notifierCrash},
 		{"smtp-outage", "SMTP server (Mailpit) down for 8 s while result emails go out: temporary failures", smtpOutage},
 		{"smtp-refusal", "SMTP refuses 25% of RCPTs with 451 and every address with '=' with 550 (permanent)", smtpRefusal},
-		{"broker-outage", "Kafka stopped (SIGTERM) mid-herd for ~6 s, restarted with stack.sh", brokerOutage},
+		{"broker-outage", "Kafka stopped (SIGTERM) mid-herd for ~6 s, restarted as make infra does", brokerOutage},
 		{"redis-restart", "Redis kill -9 mid-herd, restarted from its append-only file", redisRestart},
 		{"redis-flush", "the event's Redis keys deleted between two herds; stock-consumer must rebuild from MySQL", redisFlush},
 		{"redis-flush-admin", "the event's Redis keys deleted, then the admin sets the stock again before stock-consumer rebuilt", redisFlushThenAdmin},

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,60 +20,35 @@ import (
 	_ "github.com/go-sql-driver/mysql" // database/sql driver for the source-of-truth queries
 	"github.com/redis/go-redis/v9"
 
-	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/pkg/stackclient"
 	"github.com/terning-farewell/farewell/pkg/token"
+	"github.com/terning-farewell/farewell/tools/internal/supervisor"
 )
 
-// Fixed local ports (docs/design.md).
+// Addresses of the local stack (pkg/localstack).
 const (
-	nginxURL   = "http://127.0.0.1:8080"
-	mailpitURL = "http://127.0.0.1:8025"
-	kafkaAddr  = "127.0.0.1:9092"
+	nginxURL   = localstack.NginxURL
+	mailpitURL = localstack.MailpitURL
+	kafkaAddr  = localstack.KafkaAddr
 )
 
-// component is one process of the local stack, as deploy/local/stack.sh
-// records it in .run/pids/<name>.pid.
-type component struct {
-	name string
-	// comm is the kernel's command name, so a recycled pid that now belongs
-	// to another program is never taken for ours.
-	comm string
-	// binary is set for the Go services (started from .run/bin/<binary>).
-	binary string
-	port   int
-	infra  bool
-}
-
-// components in start order (stack.sh INFRA then SERVICE_INSTANCES).
-var components = []component{
-	{name: "redis", comm: "redis-server", port: 6379, infra: true},
-	{name: "mariadb", comm: "mariadbd", port: 3306, infra: true},
-	{name: "kafka", comm: "java", port: 9092, infra: true},
-	{name: "mailpit", comm: "mailpit", port: 8025, infra: true},
-	{name: "nginx", comm: "nginx", port: 8080, infra: true},
-	{name: "auth-1", comm: "auth", binary: "auth", port: 8081},
-	{name: "auth-2", comm: "auth", binary: "auth", port: 8082},
-	{name: "apply-gateway-1", comm: "apply-gateway", binary: "apply-gateway", port: 8083},
-	{name: "apply-gateway-2", comm: "apply-gateway", binary: "apply-gateway", port: 8084},
-	{name: "stock-consumer-1", comm: "stock-consumer", binary: "stock-consumer", port: 8085},
-	{name: "notifier-1", comm: "notifier", binary: "notifier", port: 8086},
-}
-
-func componentNamed(name string) component {
-	for _, c := range components {
-		if c.name == name {
-			return c
-		}
+// componentNamed returns the component of the local stack called name.
+func componentNamed(name string) localstack.Component {
+	c, ok := localstack.Lookup(name)
+	if !ok {
+		panic("chaos: unknown component " + name) // programming error: names are constants
 	}
-	panic("chaos: unknown component " + name) // programming error: names are constants
+	return c
 }
 
 // Stack is the running local stack seen from the outside: its files, its
 // processes, and clients for every source of truth.
 type Stack struct {
 	Root    string
+	Paths   localstack.Paths
 	Env     map[string]string
 	EventID string
 	Keys    redisx.EventKeys
@@ -90,6 +62,8 @@ type Stack struct {
 
 	http     *http.Client
 	chaosLog *os.File
+	// sup brings stopped infrastructure back the way `make infra` does.
+	sup *supervisor.Supervisor
 
 	mu       sync.Mutex
 	children map[int]chan int // pid -> exit code, for processes this run started
@@ -102,19 +76,16 @@ type Stack struct {
 // OpenStack finds the stack's root (the directory holding .run/farewell.env)
 // from the working directory and connects to every source of truth.
 func OpenStack(log io.Writer) (*Stack, error) {
-	envPath, err := stackclient.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
+	envPath, err := localstack.FindEnvFile(os.Getenv("FAREWELL_TEST_ENV_FILE"))
 	if err != nil {
 		return nil, fmt.Errorf("the local stack is not running (%w): start it with `make run`", err)
 	}
-	envPath, err = filepath.Abs(envPath)
+	env, err := localstack.LoadEnv(envPath)
 	if err != nil {
 		return nil, err
 	}
-	env, err := stackclient.LoadEnv(envPath)
-	if err != nil {
-		return nil, err
-	}
-	root := filepath.Dir(filepath.Dir(envPath))
+	paths := localstack.PathsOfEnvFile(envPath)
+	root := paths.Root
 	minter, err := stackclient.NewMinter(env)
 	if err != nil {
 		return nil, fmt.Errorf("local token settings: %w", err)
@@ -138,17 +109,17 @@ func OpenStack(log io.Writer) (*Stack, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxLifetime(30 * time.Second)
-	logFile, err := os.OpenFile(filepath.Join(root, ".run", "logs", "chaos.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(paths.LogFile("chaos"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	s := &Stack{
-		Root: root, Env: env, EventID: eventID, Keys: redisx.KeysFor(eventID),
+		Root: root, Paths: paths, Env: env, EventID: eventID, Keys: redisx.KeysFor(eventID),
 		API:    stackclient.NewClient(nginxURL, env["FAREWELL_ADMIN_KEY"], 512),
 		Minter: minter,
-		Redis: redis.NewClient(&redis.Options{Addr: envOr(env, "FAREWELL_REDIS_ADDR", "127.0.0.1:6379"),
+		Redis: redis.NewClient(&redis.Options{Addr: envOr(env, "FAREWELL_REDIS_ADDR", localstack.RedisAddr),
 			Password: env["FAREWELL_REDIS_PASSWORD"], DialTimeout: time.Second, ReadTimeout: 5 * time.Second,
 			MaxRetries: 1, PoolSize: 8}),
 		DB:       db,
@@ -157,6 +128,12 @@ func OpenStack(log io.Writer) (*Stack, error) {
 		http:     hc,
 		chaosLog: logFile,
 		children: map[int]chan int{},
+		sup: supervisor.New(supervisor.Config{
+			Paths:   paths,
+			Environ: callerEnviron(),
+			Out:     logFile,
+			Err:     logFile,
+		}),
 	}
 	s.API.HTTP.Timeout = 20 * time.Second
 	return s, nil
@@ -167,6 +144,18 @@ func (s *Stack) Close() {
 	_ = s.Redis.Close()
 	_ = s.DB.Close()
 	_ = s.chaosLog.Close()
+}
+
+// callerEnviron is our environment without FAREWELL_* settings: what the
+// stack's processes get comes from its environment file only.
+func callerEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FAREWELL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func envOr(env map[string]string, key, def string) string {
@@ -185,44 +174,12 @@ func (s *Stack) Logf(format string, args ...any) {
 
 // ---------------------------------------------------------------- processes
 
-func (s *Stack) pidFile(name string) string {
-	return filepath.Join(s.Root, ".run", "pids", name+".pid")
-}
+func (s *Stack) pidFile(name string) string { return s.Paths.PidFile(name) }
 
 // runningPid returns the recorded pid of name if that process is alive and
-// is ours (its comm matches), else 0.
+// is ours (localstack's pid-file check), else 0.
 func (s *Stack) runningPid(name string) int {
-	c := componentNamed(name)
-	b, err := os.ReadFile(s.pidFile(name))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return 0
-	}
-	if !alive(pid) {
-		return 0
-	}
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != c.comm {
-		return 0
-	}
-	return pid
-}
-
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return false
-	}
-	return stat[i+2] != 'Z'
+	return s.Paths.RunningPid(componentNamed(name))
 }
 
 // Signal sends sig to the recorded process of name and, when wait > 0,
@@ -273,7 +230,7 @@ func (s *Stack) waitExit(pid int, d time.Duration) bool {
 				return true
 			default:
 			}
-		} else if !alive(pid) {
+		} else if !localstack.Alive(pid) {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -287,42 +244,28 @@ func (s *Stack) KillService(name string) error {
 	return err
 }
 
-// StartService starts a service instance the way stack.sh does (same binary
-// in .run/bin, the env file, its address and instance name, output appended
-// to .run/logs/<name>.log, its own session) plus extra environment, records
-// its pid in .run/pids/<name>.pid and returns a channel that receives its
-// exit code. It does not wait for readiness.
+// StartService starts a service instance the way `make run` does (same
+// binary in .run/bin, the environment of supervisor.InstanceEnv, output
+// appended to .run/logs/<name>.log, its own session) plus extra
+// environment, records its pid in .run/pids/<name>.pid and returns a channel
+// that receives its exit code. It does not wait for readiness.
 func (s *Stack) StartService(name string, extra map[string]string) (int, <-chan int, error) {
 	c := componentNamed(name)
-	if c.binary == "" {
+	if c.Service == "" {
 		return 0, nil, fmt.Errorf("%s is not a service", name)
 	}
 	if pid := s.runningPid(name); pid != 0 {
 		return 0, nil, fmt.Errorf("%s is already running (pid %d)", name, pid)
 	}
-	env := make([]string, 0, len(os.Environ())+len(s.Env)+4)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FAREWELL_") {
-			env = append(env, kv)
-		}
+	env, err := s.sup.InstanceEnv(c, extra)
+	if err != nil {
+		return 0, nil, err
 	}
-	for k, v := range s.Env {
-		env = append(env, k+"="+v)
-	}
-	env = append(env, fmt.Sprintf("FAREWELL_HTTP_ADDR=127.0.0.1:%d", c.port), "FAREWELL_INSTANCE="+name)
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+extra[k])
-	}
-	return s.startProcess(name, filepath.Join(s.Root, ".run", "bin", c.binary), nil, env)
+	return s.startProcess(name, filepath.Join(s.Paths.Bin, c.Service), nil, env)
 }
 
 func (s *Stack) startProcess(name, bin string, args, env []string) (int, <-chan int, error) {
-	logPath := filepath.Join(s.Root, ".run", "logs", name+".log")
+	logPath := s.Paths.LogFile(name)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, nil, err
@@ -333,13 +276,13 @@ func (s *Stack) startProcess(name, bin string, args, env []string) (int, <-chan 
 	cmd.Env = env
 	cmd.Dir = s.Root
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Own session: immune to the operator's Ctrl-C, like stack.sh's setsid.
+	// Own session: immune to the operator's Ctrl-C, like the stack's daemons.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return 0, nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	pid := cmd.Process.Pid
-	if err := os.WriteFile(s.pidFile(name), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+	if err := s.Paths.WritePid(name, pid); err != nil {
 		_ = cmd.Process.Kill()
 		return 0, nil, err
 	}
@@ -369,36 +312,21 @@ func (s *Stack) RestartService(ctx context.Context, name string) error {
 	return s.WaitReady(ctx, 90*time.Second, name)
 }
 
-// StackSh runs deploy/local/stack.sh with args (e.g. "infra": starts
-// whatever infrastructure is down, waits until it is ready, ensures the
-// topics) and appends its output to .run/logs/chaos.log.
-func (s *Stack) StackSh(ctx context.Context, args ...string) error {
+// StartInfra brings every stopped infrastructure component back the way
+// `make infra` does (supervisor.EnsureInfra: starts only what is down, waits
+// until it is ready, ensures the topics; its progress goes to
+// .run/logs/chaos.log) and waits until the named ones are ready. The caller
+// already holds the stack lock.
+func (s *Stack) StartInfra(ctx context.Context, names ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, filepath.Join(s.Root, "deploy", "local", "stack.sh"), args...)
-	cmd.Dir = s.Root
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	_, _ = s.chaosLog.Write(out.Bytes())
-	if err != nil {
-		tail := out.String()
-		if len(tail) > 1500 {
-			tail = tail[len(tail)-1500:]
-		}
-		return fmt.Errorf("stack.sh %s: %w\n%s", strings.Join(args, " "), err, tail)
+	err := s.sup.EnsureInfra(ctx)
+	if err == nil {
+		s.Logf("infra ensured in %s", time.Since(start).Round(100*time.Millisecond))
 	}
-	s.Logf("stack.sh %s done in %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
-	return nil
-}
-
-// StartInfra brings every stopped infrastructure component back through
-// `stack.sh infra` and waits until the named ones are ready.
-func (s *Stack) StartInfra(ctx context.Context, names ...string) error {
-	err := s.StackSh(ctx, "infra")
-	// stack.sh may fail on something unrelated (e.g. an nginx template being
-	// edited); what matters is that the components are ready.
+	// The supervisor may fail on something unrelated (e.g. an nginx template
+	// being edited); what matters is that the components are ready.
 	if werr := s.WaitReady(ctx, 90*time.Second, names...); werr != nil {
 		return errors.Join(err, werr)
 	}
@@ -411,25 +339,22 @@ func (s *Stack) StartInfra(ctx context.Context, names ...string) error {
 // ---------------------------------------------------------------- readiness
 
 // ready checks one component once.
-func (s *Stack) ready(ctx context.Context, c component) error {
-	if s.runningPid(c.name) == 0 {
-		return fmt.Errorf("%s: not running", c.name)
+func (s *Stack) ready(ctx context.Context, c localstack.Component) error {
+	if s.runningPid(c.Name) == 0 {
+		return fmt.Errorf("%s: not running", c.Name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	switch c.name {
+	switch c.Name {
 	case "redis":
 		return s.Redis.Ping(ctx).Err()
 	case "mariadb":
 		return s.DB.PingContext(ctx)
 	case "kafka":
+		// Stronger than the port: the applications topic has a leader.
 		return kafkaReady()
-	case "mailpit":
-		return s.httpOK(ctx, mailpitURL+"/api/v1/info")
-	case "nginx":
-		return s.httpOK(ctx, nginxURL+"/nginx-health")
 	default:
-		return s.httpOK(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", c.port))
+		return localstack.Ready(ctx, c)
 	}
 }
 
@@ -450,32 +375,15 @@ func kafkaReady() error {
 	return err
 }
 
-func (s *Stack) httpOK(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %d", url, resp.StatusCode)
-	}
-	return nil
-}
-
 // Unready lists every component (or only names) that is down or not ready.
 func (s *Stack) Unready(ctx context.Context, names ...string) []string {
 	var bad []string
-	for _, c := range components {
-		if len(names) > 0 && !contains(names, c.name) {
+	for _, c := range localstack.Components() {
+		if len(names) > 0 && !contains(names, c.Name) {
 			continue
 		}
 		if err := s.ready(ctx, c); err != nil {
-			bad = append(bad, fmt.Sprintf("%s (%v)", c.name, err))
+			bad = append(bad, fmt.Sprintf("%s (%v)", c.Name, err))
 		}
 	}
 	return bad
@@ -500,9 +408,9 @@ func (s *Stack) WaitReady(ctx context.Context, d time.Duration, names ...string)
 // and ready.
 func (s *Stack) Preflight(ctx context.Context) error {
 	var down []string
-	for _, c := range components {
-		if s.runningPid(c.name) == 0 {
-			down = append(down, c.name)
+	for _, c := range localstack.Components() {
+		if s.runningPid(c.Name) == 0 {
+			down = append(down, c.Name)
 		}
 	}
 	if len(down) > 0 {
@@ -535,21 +443,21 @@ func (s *Stack) Restore(ctx context.Context) error {
 		}
 	}
 	var infraDown []string
-	for _, c := range components {
-		if c.infra && s.runningPid(c.name) == 0 {
-			infraDown = append(infraDown, c.name)
+	for _, c := range localstack.Components() {
+		if c.Infra && s.runningPid(c.Name) == 0 {
+			infraDown = append(infraDown, c.Name)
 		}
 	}
 	if len(infraDown) > 0 {
-		s.Logf("restore: starting %s via stack.sh infra", strings.Join(infraDown, ", "))
+		s.Logf("restore: starting %s (supervisor, as make infra)", strings.Join(infraDown, ", "))
 		if err := s.StartInfra(ctx, infraDown...); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for _, c := range components {
-		if c.binary != "" && s.runningPid(c.name) == 0 {
-			s.Logf("restore: starting %s", c.name)
-			if _, _, err := s.StartService(c.name, nil); err != nil {
+	for _, c := range localstack.Components() {
+		if c.Service != "" && s.runningPid(c.Name) == 0 {
+			s.Logf("restore: starting %s", c.Name)
+			if _, _, err := s.StartService(c.Name, nil); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -1,0 +1,111 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
+)
+
+// gatewayMemLimit is the apply-gateway's soft heap limit unless the caller
+// sets GOMEMLIMIT: it keeps the connection-heavy gateway inside its memory
+// budget during a herd (the GC runs earlier).
+const gatewayMemLimit = "40MiB"
+
+// buildServices builds every service into .run/bin and returns the built ones.
+func (s *Supervisor) buildServices(ctx context.Context) ([]string, error) {
+	var built []string
+	log := s.p.LogFile("build")
+	for _, svc := range localstack.Services() {
+		if files, _ := filepath.Glob(filepath.Join(s.p.Root, "services", svc, "cmd", svc, "*.go")); len(files) == 0 {
+			s.warnf("services/%s/cmd/%s has no Go files: skipping %s", svc, svc, svc)
+			continue
+		}
+		start := time.Now()
+		bin := filepath.Join(s.p.Bin, svc)
+		// Build next to the binary and rename, so a running instance keeps its file.
+		if err := s.runLogged(ctx, log, s.p.Root, s.environ(nil), "go", "build", "-o", bin+".new", "./services/"+svc+"/cmd/"+svc); err != nil {
+			return nil, s.errWithLog(log, fmt.Errorf("go build ./services/%s/cmd/%s failed (see %s)", svc, svc, log))
+		}
+		if err := os.Rename(bin+".new", bin); err != nil {
+			return nil, err
+		}
+		built = append(built, svc)
+		s.readyLine("build "+svc, start, bin)
+	}
+	return built, nil
+}
+
+// InstanceEnv is the environment of a service instance: the caller's, the
+// environment file's, its address and instance name, plus extra.
+func (s *Supervisor) InstanceEnv(c localstack.Component, extra map[string]string) ([]string, error) {
+	fileEnv, err := localstack.LoadEnv(s.p.EnvFile)
+	if err != nil {
+		return nil, err
+	}
+	overrides := map[string]string{}
+	for k, v := range fileEnv {
+		overrides[k] = v
+	}
+	overrides["FAREWELL_HTTP_ADDR"] = c.Addr()
+	overrides["FAREWELL_INSTANCE"] = c.Name
+	if _, set := s.callerEnv("GOMEMLIMIT"); c.Service == "apply-gateway" && !set {
+		overrides["GOMEMLIMIT"] = gatewayMemLimit
+	}
+	for k, v := range extra {
+		overrides[k] = v
+	}
+	return s.environ(overrides), nil
+}
+
+// StartInstance starts one service instance from .run/bin with extra
+// environment, without waiting for readiness.
+func (s *Supervisor) StartInstance(c localstack.Component, extra map[string]string) error {
+	env, err := s.InstanceEnv(c, extra)
+	if err != nil {
+		return err
+	}
+	return s.startDaemon(c.Name, env, filepath.Join(s.p.Bin, c.Service))
+}
+
+func (s *Supervisor) servicesUp(ctx context.Context) error {
+	s.infof("services:")
+	if _, err := os.Stat(s.p.EnvFile); err != nil {
+		return fmt.Errorf("%s is missing: run 'make infra' (or 'make run') first", s.p.EnvFile)
+	}
+	if localstack.Ready(ctx, component("redis")) != nil || !localstack.PortOpen(localstack.MariaDBPort) || !localstack.PortOpen(localstack.KafkaPort) {
+		return ErrInfraDown
+	}
+	built, err := s.buildServices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range localstack.Instances() {
+		if !contains(built, c.Service) {
+			continue
+		}
+		start := time.Now()
+		if pid := s.p.RunningPid(c); pid != 0 {
+			if err := s.waitReady(ctx, c); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.cfg.Out, "  %-20s already running   pid %-7d :%d (new build? make restart)\n", c.Name, pid, c.Port)
+			continue
+		}
+		s.p.RemovePid(c.Name)
+		if err := refuseBusyPort(c.Name, c.Port); err != nil {
+			return err
+		}
+		if err := s.StartInstance(c, nil); err != nil {
+			return err
+		}
+		if err := s.waitReady(ctx, c); err != nil {
+			return err
+		}
+		s.readyLine(c.Name, start, fmt.Sprintf("pid %d  http://%s", s.p.RecordedPid(c.Name), c.Addr()))
+	}
+	return nil
+}
