@@ -81,7 +81,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admins := admin.NewService(st, brk)
+	admins := admin.NewService(admin.Config{PublishTimeout: cfg.PublishTimeout}, st, brk)
 
 	srvCfg := httpserver.DefaultConfig(cfg.HTTPAddr)
 	srvCfg.ShutdownTimeout = cfg.ShutdownTimeout

@@ -97,7 +97,7 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.NewHandlers(applier, admin.NewService(st, brk), g.codec, adminKey, log).Register(srv.Engine())
+	httpapi.NewHandlers(applier, admin.NewService(admin.Config{PublishTimeout: 2 * time.Second}, st, brk), g.codec, adminKey, log).Register(srv.Engine())
 	g.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(g.srv.Close)
 	// stock-consumer marks a loaded event "ready"; without it nothing is admitted.

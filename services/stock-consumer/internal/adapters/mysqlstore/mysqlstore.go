@@ -92,22 +92,31 @@ func (r *Repository) SaveDecisions(ctx context.Context, ds []decision.Decision) 
 	return nil
 }
 
-// SetStock records the event's total stock.
-func (r *Repository) SetStock(ctx context.Context, eventID string, total int64) error {
+// SetStock records the event's total stock unless a newer stock change
+// (higher version) was recorded: changes are kept in the order apply-gateway
+// numbered them, whatever order they arrive in. Version 0 (writers that do
+// not number changes) applies only while no numbered change was recorded.
+func (r *Repository) SetStock(ctx context.Context, eventID string, total, version int64) error {
 	err := r.db.WithContext(ctx).Exec(
-		"INSERT INTO events (id, total_stock) VALUES (?, ?) ON DUPLICATE KEY UPDATE total_stock = VALUES(total_stock)",
-		eventID, total).Error
+		"INSERT INTO events (id, total_stock, stock_version) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "+
+			"total_stock = IF(VALUES(stock_version) >= stock_version, VALUES(total_stock), total_stock), "+
+			"stock_version = GREATEST(stock_version, VALUES(stock_version))",
+		eventID, total, version).Error
 	if err != nil {
 		return fmt.Errorf("set stock of %s: %w", eventID, err)
 	}
 	return nil
 }
 
-// SetWindow records the event's application window (zero: unbounded).
-func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error {
+// SetWindow records the event's application window (zero: unbounded),
+// unless a newer window change was recorded (see SetStock).
+func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error {
 	err := r.db.WithContext(ctx).Exec(
-		"INSERT INTO events (id, opens_at, closes_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE opens_at = VALUES(opens_at), closes_at = VALUES(closes_at)",
-		eventID, nullTime(opensAt), nullTime(closesAt)).Error
+		"INSERT INTO events (id, opens_at, closes_at, window_version) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE "+
+			"opens_at = IF(VALUES(window_version) >= window_version, VALUES(opens_at), opens_at), "+
+			"closes_at = IF(VALUES(window_version) >= window_version, VALUES(closes_at), closes_at), "+
+			"window_version = GREATEST(window_version, VALUES(window_version))",
+		eventID, nullTime(opensAt), nullTime(closesAt), version).Error
 	if err != nil {
 		return fmt.Errorf("set window of %s: %w", eventID, err)
 	}
@@ -115,10 +124,12 @@ func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, clo
 }
 
 type eventRow struct {
-	ID         string
-	TotalStock int64
-	OpensAt    *time.Time
-	ClosesAt   *time.Time
+	ID            string
+	TotalStock    int64
+	OpensAt       *time.Time
+	ClosesAt      *time.Time
+	StockVersion  int64
+	WindowVersion int64
 }
 
 type applicationRow struct {
@@ -135,11 +146,11 @@ type applicationRow struct {
 // configured has no stock.
 func (r *Repository) Settings(ctx context.Context, eventID string) (decision.EventSettings, error) {
 	var ev eventRow
-	err := r.db.WithContext(ctx).Raw("SELECT id, total_stock, opens_at, closes_at FROM events WHERE id = ?", eventID).Scan(&ev).Error
+	err := r.db.WithContext(ctx).Raw("SELECT id, total_stock, opens_at, closes_at, stock_version, window_version FROM events WHERE id = ?", eventID).Scan(&ev).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return decision.EventSettings{}, fmt.Errorf("read event %s: %w", eventID, err)
 	}
-	s := decision.EventSettings{TotalStock: ev.TotalStock}
+	s := decision.EventSettings{TotalStock: ev.TotalStock, StockVersion: ev.StockVersion, WindowVersion: ev.WindowVersion}
 	if ev.OpensAt != nil {
 		s.OpensAt = *ev.OpensAt
 	}

@@ -101,8 +101,9 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 // unless another process did it first. It reports whether this call did.
 func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decision.EventSettings, winners, losers int64) (bool, error) {
 	k := redisx.KeysFor(eventID)
-	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State}
-	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt)).Int()
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State, k.StockVersion}
+	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt),
+		s.StockVersion, s.WindowVersion).Int()
 	if err != nil {
 		return false, fmt.Errorf("restore counters of %s: %w", eventID, err)
 	}

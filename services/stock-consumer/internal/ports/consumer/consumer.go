@@ -25,8 +25,8 @@ const SchemaVersion = 1
 // Decisions is what the port calls: the decision service.
 type Decisions interface {
 	DecideApplications(ctx context.Context, apps []decision.Application) error
-	SetStock(ctx context.Context, eventID string, total int64) error
-	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error
+	SetStock(ctx context.Context, eventID string, total, version int64) error
+	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error
 }
 
 var _ Decisions = (*decision.Service)(nil)
@@ -114,9 +114,9 @@ func (h *Handler) handleAdmin(ctx context.Context, msgs []*sarama.ConsumerMessag
 				poison = append(poison, kafka.Poison{Msg: m, Reason: "negative total stock", Attempts: 1})
 				continue
 			}
-			err = h.decisions.SetStock(ctx, ev.GetEventId(), c.StockSet.GetTotalStock())
+			err = h.decisions.SetStock(ctx, ev.GetEventId(), c.StockSet.GetTotalStock(), c.StockSet.GetVersion())
 		case *farewellv1.EventAdminChanged_WindowSet:
-			err = h.decisions.SetWindow(ctx, ev.GetEventId(), fromMs(c.WindowSet.GetOpensAtUnixMs()), fromMs(c.WindowSet.GetClosesAtUnixMs()))
+			err = h.decisions.SetWindow(ctx, ev.GetEventId(), fromMs(c.WindowSet.GetOpensAtUnixMs()), fromMs(c.WindowSet.GetClosesAtUnixMs()), c.WindowSet.GetVersion())
 		default:
 			poison = append(poison, kafka.Poison{Msg: m, Reason: "admin change without a known change", Attempts: 1})
 			continue

@@ -95,7 +95,7 @@ func (e *env) setStock(n int) {
 	if err := e.rdb.MSet(ctx, k.Total, n, k.Remaining, n, k.Winners, 0).Err(); err != nil {
 		e.t.Fatalf("set stock: %v", err)
 	}
-	if err := e.repo.SetStock(ctx, e.eventID, int64(n)); err != nil {
+	if err := e.repo.SetStock(ctx, e.eventID, int64(n), 0); err != nil {
 		e.t.Fatalf("persist stock: %v", err)
 	}
 }
