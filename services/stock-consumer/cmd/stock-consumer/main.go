@@ -95,7 +95,7 @@ func realMain(ctx context.Context) error {
 	}
 	group, err := kafka.NewGroup(kafka.GroupConfig{
 		Brokers: cfg.KafkaBrokers, GroupID: cfg.GroupID, ClientID: cfg.Instance,
-		Topics: []string{cfg.ApplicationsTopic, cfg.AdminTopic}, MaxBatch: cfg.MaxBatch,
+		Topics: []string{cfg.ApplicationsTopic, cfg.AdminTopic}, MaxBatch: cfg.MaxBatch, MaxAttempts: cfg.MaxAttempts,
 	}, handler, producer, log, reg)
 	if err != nil {
 		return err

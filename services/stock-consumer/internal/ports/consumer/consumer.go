@@ -48,15 +48,25 @@ func NewHandler(d Decisions, adminTopic string) (*Handler, error) {
 	return &Handler{decisions: d, adminTopic: adminTopic}, nil
 }
 
-// HandleBatch dispatches on the batch's topic (a batch comes from one partition).
+// HandleBatch dispatches on the batch's topic (a batch comes from one
+// partition). A failure of a server being down is marked for the group,
+// which retries it without bound; any other failure is retried a few times
+// and then isolated and dead-lettered (kafka.GroupConfig.MaxAttempts).
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	var poison []kafka.Poison
+	var err error
 	if msgs[0].Topic == h.adminTopic {
-		return h.handleAdmin(ctx, msgs)
+		poison, err = h.handleAdmin(ctx, msgs)
+	} else {
+		poison, err = h.handleApplications(ctx, msgs)
 	}
-	return h.handleApplications(ctx, msgs)
+	if errors.Is(err, decision.ErrUnavailable) {
+		return nil, kafka.Unavailable(err)
+	}
+	return poison, err
 }
 
 func (h *Handler) handleApplications(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {

@@ -415,6 +415,7 @@ func (e *env) runGroup() context.Context {
 	group, err := kafka.NewGroup(kafka.GroupConfig{
 		Brokers: e.brokers, GroupID: testinfra.UniqueName("g-"), ClientID: "test",
 		Topics: []string{e.appsTopic, e.admTopic}, MaxBatch: 100,
+		MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
 	}, e.handler, e.producer, log, prometheus.NewRegistry())
 	if err != nil {
 		e.t.Fatal(err)
