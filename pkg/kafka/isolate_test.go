@@ -177,7 +177,9 @@ func TestLagIsMeasuredWhileABatchFails(t *testing.T) {
 	go func() { done <- g.Run(runCtx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("group run: %v", err)
+		}
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for metricValue(t, reg, "farewell_kafka_batch_failures_total", "reason", "unavailable") < 10 && time.Now().Before(deadline) {
