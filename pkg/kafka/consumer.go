@@ -2,10 +2,14 @@ package kafka
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -32,8 +36,10 @@ type Poison struct {
 
 // BatchHandler processes a batch of messages from one partition, in order.
 // It returns the messages that are poison; a non-nil error means the whole
-// batch failed for a temporary reason and will be retried. Handlers must be
-// safe to run twice for the same batch.
+// batch failed and will be retried (see GroupConfig.MaxAttempts for how a
+// failure that repeats is isolated). Handlers must be safe to run twice for
+// the same batch, and should mark the failures of a server being down with
+// Unavailable.
 type BatchHandler interface {
 	HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]Poison, error)
 }
@@ -51,6 +57,52 @@ type GroupConfig struct {
 	// the partition is revoked: nothing is skipped silently.
 	RetryBackoff    time.Duration
 	MaxRetryBackoff time.Duration
+	// MaxAttempts, when positive, bounds the attempts of a batch whose
+	// failure is not a server being down (IsUnavailable is false: say, MySQL
+	// refusing a value). After MaxAttempts such failures the batch is
+	// retried in halves, in order, until the message that fails alone is
+	// found; it is dead-lettered with the error as its reason and the rest
+	// moves on. Failures of a server being down are retried without bound.
+	// Zero retries every failure without bound.
+	MaxAttempts int
+}
+
+// unavailableError marks a failure caused by a server being down.
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string { return e.err.Error() }
+func (e unavailableError) Unwrap() error { return e.err }
+
+// Unavailable marks err as a server being down (connection refused, timeout,
+// a broker without a leader): the group retries it without bound instead of
+// dead-lettering the batch.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err: err}
+}
+
+// IsUnavailable reports whether err is a server being down: marked with
+// Unavailable, a deadline, a network or connection error, or a connection the
+// database driver gave up on. Anything else is taken to fail the same way
+// every time.
+func IsUnavailable(err error) bool {
+	var marked unavailableError
+	var netErr net.Error
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &marked), errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, net.ErrClosed), errors.Is(err, sarama.ErrOutOfBrokers), errors.Is(err, sarama.ErrNotConnected):
+		return true
+	case errors.As(err, &errno):
+		return errno == syscall.ECONNREFUSED || errno == syscall.ECONNRESET || errno == syscall.EPIPE ||
+			errno == syscall.ETIMEDOUT || errno == syscall.EHOSTUNREACH || errno == syscall.ENETUNREACH
+	}
+	return false
 }
 
 // Group runs a consumer group and owns its goroutines.
@@ -70,6 +122,7 @@ type groupMetrics struct {
 	failures   *prometheus.CounterVec
 	deadLetter *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
+	position   *prometheus.GaugeVec
 }
 
 // NewGroup connects a consumer group. dlq publishes dead-lettered messages.
@@ -125,16 +178,22 @@ func newGroupMetrics(reg prometheus.Registerer, groupID string) (*groupMetrics, 
 			Name: "farewell_kafka_consumed_total", Help: "Messages handled and marked.", ConstLabels: labels,
 		}, []string{"topic"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "farewell_kafka_batch_failures_total", Help: "Batches that failed and were retried.", ConstLabels: labels,
-		}, []string{"topic"}),
+			Name: "farewell_kafka_batch_failures_total", ConstLabels: labels,
+			Help: "Failed batch attempts (each retry counts); reason is unavailable (a server down) or rejected (fails the same way: bounded, then isolated).",
+		}, []string{"topic", "reason"}),
 		deadLetter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "farewell_kafka_dead_lettered_total", Help: "Messages sent to a dead-letter topic.", ConstLabels: labels,
 		}, []string{"topic"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "farewell_kafka_consumer_lag", Help: "Messages behind the partition's high-water mark.", ConstLabels: labels,
+			Name: "farewell_kafka_consumer_lag", ConstLabels: labels,
+			Help: "Messages not handled yet, up to the partition's high-water mark; updated on every batch attempt, failed or not.",
+		}, []string{"topic", "partition"}),
+		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "farewell_kafka_consumer_position", ConstLabels: labels,
+			Help: "Offset of the next message to handle; it stops moving while a batch keeps failing.",
 		}, []string{"topic", "partition"}),
 	}
-	for _, c := range []prometheus.Collector{m.batchSize, m.consumed, m.failures, m.deadLetter, m.lag} {
+	for _, c := range []prometheus.Collector{m.batchSize, m.consumed, m.failures, m.deadLetter, m.lag, m.position} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("kafka group %s: register metrics: %w", groupID, err)
 		}
@@ -213,7 +272,9 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 				break fill
 			}
 		}
-		if err := g.processBatch(ctx, batch); err != nil {
+		p := partitionState{topic: claim.Topic(), partition: partition, hwm: claim.HighWaterMarkOffset}
+		g.metrics.position.WithLabelValues(p.topic, partition).Set(float64(batch[0].Offset))
+		if err := g.processBatch(ctx, batch, p); err != nil {
 			// Only a revoked partition or shutdown ends processing early; the
 			// batch was not marked and will be delivered again.
 			return nil
@@ -222,29 +283,77 @@ func (h *claimHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 		sess.MarkMessage(last, "")
 		g.metrics.consumed.WithLabelValues(claim.Topic()).Add(float64(len(batch)))
 		g.metrics.batchSize.WithLabelValues(claim.Topic()).Observe(float64(len(batch)))
+		g.metrics.position.WithLabelValues(p.topic, partition).Set(float64(last.Offset + 1))
 		g.metrics.lag.WithLabelValues(claim.Topic(), partition).Set(float64(max(claim.HighWaterMarkOffset()-last.Offset-1, 0)))
 	}
 }
 
-// processBatch runs the handler until it succeeds, then dead-letters poison.
-// It returns an error only when ctx ends first.
-func (g *Group) processBatch(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+// partitionState names a claim for the metrics of its attempts.
+type partitionState struct {
+	topic, partition string
+	hwm              func() int64
+}
+
+// processBatch handles the batch (isolating a message that keeps failing),
+// then dead-letters the poison. It returns an error only when ctx ends first.
+func (g *Group) processBatch(ctx context.Context, batch []*sarama.ConsumerMessage, p partitionState) error {
+	poison, err := g.handle(ctx, batch, p)
+	if err != nil {
+		return err
+	}
+	return g.deadLetter(ctx, poison)
+}
+
+// handle runs the handler on batch until it succeeds and returns its poison.
+// A failure of a server being down is retried without bound, with backoff.
+// Any other failure, once it happened MaxAttempts times, splits the batch in
+// halves handled in order; a single message that still fails becomes poison
+// with the error as its reason. It returns an error only when ctx ends.
+func (g *Group) handle(ctx context.Context, batch []*sarama.ConsumerMessage, p partitionState) ([]Poison, error) {
 	backoff := g.cfg.RetryBackoff
+	rejected := 0
 	for attempt := 1; ; attempt++ {
+		// Lag counts from the first message not handled yet, so it shows a
+		// stuck partition as well as a slow one.
+		g.metrics.lag.WithLabelValues(p.topic, p.partition).Set(float64(max(p.hwm()-batch[0].Offset, 0)))
 		poison, err := g.handler.HandleBatch(ctx, batch)
 		if err == nil {
-			return g.deadLetter(ctx, poison)
+			return poison, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
-		g.metrics.failures.WithLabelValues(batch[0].Topic).Inc()
+		reason := "unavailable"
+		if !IsUnavailable(err) {
+			reason = "rejected"
+			rejected++
+		}
+		g.metrics.failures.WithLabelValues(p.topic, reason).Inc()
+		if reason == "rejected" && g.cfg.MaxAttempts > 0 && rejected >= g.cfg.MaxAttempts {
+			if len(batch) == 1 {
+				g.log.Error("message fails the same way every time; dead-lettering it", "group", g.cfg.GroupID,
+					"topic", batch[0].Topic, "partition", batch[0].Partition, "offset", batch[0].Offset, "attempts", attempt, "err", err)
+				return []Poison{{Msg: batch[0], Reason: err.Error(), Attempts: attempt}}, nil
+			}
+			g.log.Warn("batch fails the same way every time; retrying it in halves", "group", g.cfg.GroupID,
+				"topic", batch[0].Topic, "partition", batch[0].Partition, "first_offset", batch[0].Offset, "size", len(batch), "err", err)
+			mid := len(batch) / 2
+			first, err := g.handle(ctx, batch[:mid], p)
+			if err != nil {
+				return nil, err
+			}
+			second, err := g.handle(ctx, batch[mid:], p)
+			if err != nil {
+				return nil, err
+			}
+			return append(first, second...), nil
+		}
 		g.log.Warn("batch failed; retrying", "group", g.cfg.GroupID, "topic", batch[0].Topic,
 			"partition", batch[0].Partition, "first_offset", batch[0].Offset, "size", len(batch),
-			"attempt", attempt, "retry_in", backoff.String(), "err", err)
+			"attempt", attempt, "reason", reason, "retry_in", backoff.String(), "err", err)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, g.cfg.MaxRetryBackoff)

@@ -23,7 +23,8 @@ type EventKeys struct {
 	Applied string
 	// SoldOut is "1" once no stock remains.
 	SoldOut string
-	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded).
+	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded)
+	// and version, the number of the last window change.
 	Window string
 	// State is "ready" once stock-consumer loaded the event from MySQL. When
 	// it is missing, Redis lost the event (or it is new): admissions and
@@ -34,6 +35,15 @@ type EventKeys struct {
 	// there too long (a gateway crashed between admission and publish), so
 	// nobody stays PENDING forever.
 	Unsettled string
+	// StockVersion counts stock changes; each change carries its number to
+	// stock-consumer, which keeps the newest, so the order of changes made
+	// through different gateways is Redis's order. Window changes are
+	// counted the same way in Window's "version" field.
+	StockVersion string
+	// StockPending holds the stock change whose publish is in flight,
+	// "<version>:<new total>:<previous total>", with a TTL. While it exists
+	// remaining counts the smaller of both totals and other stock changes wait.
+	StockPending string
 }
 
 // KeysFor returns the keys of eventID.
@@ -51,5 +61,8 @@ func KeysFor(eventID string) EventKeys {
 		Window:    p + "window",
 		State:     p + "state",
 		Unsettled: p + "unsettled",
+
+		StockVersion: p + "stock:version",
+		StockPending: p + "stock:pending",
 	}
 }

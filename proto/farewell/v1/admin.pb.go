@@ -131,10 +131,14 @@ func (*EventAdminChanged_StockSet) isEventAdminChanged_Change() {}
 
 func (*EventAdminChanged_WindowSet) isEventAdminChanged_Change() {}
 
-// StockSet sets the total number of gifts.
+// StockSet sets the total number of gifts. version orders stock changes
+// made through different gateways: stock-consumer keeps the change with the
+// highest version (0, from writers that predate it, applies only while no
+// versioned change was recorded).
 type StockSet struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TotalStock    int64                  `protobuf:"varint,1,opt,name=total_stock,json=totalStock,proto3" json:"total_stock,omitempty"`
+	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -176,11 +180,20 @@ func (x *StockSet) GetTotalStock() int64 {
 	return 0
 }
 
+func (x *StockSet) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 // WindowSet sets when applications are accepted; zero means unbounded.
+// version orders window changes like StockSet.version.
 type WindowSet struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OpensAtUnixMs  int64                  `protobuf:"varint,1,opt,name=opens_at_unix_ms,json=opensAtUnixMs,proto3" json:"opens_at_unix_ms,omitempty"`
 	ClosesAtUnixMs int64                  `protobuf:"varint,2,opt,name=closes_at_unix_ms,json=closesAtUnixMs,proto3" json:"closes_at_unix_ms,omitempty"`
+	Version        int64                  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -229,6 +242,13 @@ func (x *WindowSet) GetClosesAtUnixMs() int64 {
 	return 0
 }
 
+func (x *WindowSet) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 var File_farewell_v1_admin_proto protoreflect.FileDescriptor
 
 const file_farewell_v1_admin_proto_rawDesc = "" +
@@ -241,13 +261,15 @@ const file_farewell_v1_admin_proto_rawDesc = "" +
 	"\tstock_set\x18\x04 \x01(\v2\x15.farewell.v1.StockSetH\x00R\bstockSet\x127\n" +
 	"\n" +
 	"window_set\x18\x05 \x01(\v2\x16.farewell.v1.WindowSetH\x00R\twindowSetB\b\n" +
-	"\x06change\"+\n" +
+	"\x06change\"E\n" +
 	"\bStockSet\x12\x1f\n" +
 	"\vtotal_stock\x18\x01 \x01(\x03R\n" +
-	"totalStock\"_\n" +
+	"totalStock\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"y\n" +
 	"\tWindowSet\x12'\n" +
 	"\x10opens_at_unix_ms\x18\x01 \x01(\x03R\ropensAtUnixMs\x12)\n" +
-	"\x11closes_at_unix_ms\x18\x02 \x01(\x03R\x0eclosesAtUnixMsBCZAgithub.com/terning-farewell/farewell/proto/farewell/v1;farewellv1b\x06proto3"
+	"\x11closes_at_unix_ms\x18\x02 \x01(\x03R\x0eclosesAtUnixMs\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversionBCZAgithub.com/terning-farewell/farewell/proto/farewell/v1;farewellv1b\x06proto3"
 
 var (
 	file_farewell_v1_admin_proto_rawDescOnce sync.Once

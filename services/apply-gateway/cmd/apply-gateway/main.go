@@ -77,7 +77,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	admins := admin.NewService(st, brk)
+	admins := admin.NewService(admin.Config{PublishTimeout: cfg.PublishTimeout}, st, brk)
 	httpapi.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, rt.Log()).Register(rt.Engine())
 	rt.Go("sold-out watcher", func(ctx context.Context) error { return applier.WatchSoldOut(ctx, cfg.SoldOutRefresh) })
 

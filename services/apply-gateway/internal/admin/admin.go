@@ -1,5 +1,13 @@
 // Package admin holds the rules for the event's administrators: setting the
 // stock and the application window, and reading live figures.
+//
+// A change is applied to the live state (Redis) first, where it is checked
+// and numbered, and announced to stock-consumer (Kafka) second. Only a
+// change the broker acknowledged is kept: when the publish fails, the live
+// change is undone (compare-and-set on its number) and the caller gets
+// ErrUnavailable, so a refused change reaches neither Redis nor MySQL.
+// stock-consumer keeps the change with the highest number, so MySQL ends in
+// Redis's order even when two gateways change the event at once.
 package admin
 
 import (
@@ -9,14 +17,26 @@ import (
 	"time"
 )
 
-// MaxStock bounds the stock an admin may set.
+// MaxStock bounds the stock an admin may set. It is far below what the
+// stores hold (a BIGINT in MySQL, a 64-bit integer in Redis).
 const MaxStock = 10_000_000
 
-// Domain errors mapped to 400 by the HTTP layer.
+// The window times every store can hold: Redis reads 0 and below as
+// "unbounded", MySQL's TIMESTAMP starts at 1970-01-01 00:00:01 UTC and its
+// DATETIME ends with the year 9999. Times are kept to the millisecond.
 var (
-	ErrInvalidStock  = errors.New("stock must be an integer between 0 and 10000000")
-	ErrInvalidWindow = errors.New("opensAt must be before closesAt")
-	ErrUnavailable   = errors.New("dependency unavailable")
+	MinWindowTime = time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC)
+	MaxWindowTime = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+)
+
+// Domain errors mapped to 4xx/503 by the HTTP layer.
+var (
+	ErrInvalidStock      = errors.New("stock must be an integer between 0 and 10000000")
+	ErrStockBelowWinners = errors.New("stock below the winners so far")
+	ErrInvalidWindow     = errors.New("opensAt must be before closesAt")
+	ErrWindowOutOfRange  = errors.New("window time outside 1970-01-01T00:00:01Z..9999-12-31T23:59:59.999Z")
+	ErrChangeInProgress  = errors.New("another stock change is in flight")
+	ErrUnavailable       = errors.New("dependency unavailable")
 )
 
 // Stats are the live figures of the event.
@@ -42,58 +62,142 @@ type Winner struct {
 	DecidedAt time.Time
 }
 
+// StockChange is a stock change prepared in the live state and not settled
+// yet.
+type StockChange struct {
+	Version  int64
+	Total    int64
+	Previous int64
+}
+
+// WindowChange is a window change applied to the live state, with the
+// window it replaced (HadPrevious is false when none was set; a zero time
+// is an unbounded side).
+type WindowChange struct {
+	Version          int64
+	PreviousOpensAt  time.Time
+	PreviousClosesAt time.Time
+	HadPrevious      bool
+}
+
 // Store applies admin changes to the live state (Redis).
 type Store interface {
-	SetStock(ctx context.Context, total int64) error
-	SetWindow(ctx context.Context, opensAt, closesAt time.Time) error
+	// PrepareStock checks total against the winners and numbers the change
+	// in one atomic step; it returns ErrStockBelowWinners,
+	// ErrChangeInProgress, or an error when the state is not loaded. pending
+	// bounds how long the change blocks others if its settle never comes.
+	PrepareStock(ctx context.Context, total int64, pending time.Duration) (StockChange, error)
+	// SettleStock commits or undoes a prepared change, only if no later
+	// change was prepared since.
+	SettleStock(ctx context.Context, c StockChange, commit bool) error
+	SetWindow(ctx context.Context, opensAt, closesAt time.Time) (WindowChange, error)
+	// UndoWindow restores the previous window, only if no later window
+	// change was made since.
+	UndoWindow(ctx context.Context, c WindowChange) error
 	Stats(ctx context.Context) (Stats, error)
 	// ScanWinners calls page with the winners one cursor page at a time,
 	// in no particular order, never holding more than a page in memory.
 	ScanWinners(ctx context.Context, page func([]Winner) error) error
 }
 
-// Announcer publishes admin changes so stock-consumer persists them.
+// Announcer publishes admin changes so stock-consumer persists them, and
+// returns once the broker acknowledged them.
 type Announcer interface {
-	AnnounceStock(ctx context.Context, total int64) error
-	AnnounceWindow(ctx context.Context, opensAt, closesAt time.Time) error
+	AnnounceStock(ctx context.Context, total, version int64) error
+	AnnounceWindow(ctx context.Context, opensAt, closesAt time.Time, version int64) error
+}
+
+// Config tunes the Service.
+type Config struct {
+	// PublishTimeout bounds the wait for the broker's acknowledgement.
+	PublishTimeout time.Duration
 }
 
 // Service applies admin changes.
 type Service struct {
+	cfg      Config
 	store    Store
 	announce Announcer
 }
 
-// NewService returns a Service.
-func NewService(st Store, an Announcer) *Service { return &Service{store: st, announce: an} }
+// NewService returns a Service; a PublishTimeout of zero means 3 s.
+func NewService(cfg Config, st Store, an Announcer) *Service {
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 3 * time.Second
+	}
+	return &Service{cfg: cfg, store: st, announce: an}
+}
 
-// SetStock announces the new total (durable first), then applies it live:
-// remaining becomes total minus the winners so far.
+// SetStock prepares the new total in the live state (refused below the
+// winners so far), publishes it, and commits it once the broker
+// acknowledged it; a failed publish undoes it.
 func (s *Service) SetStock(ctx context.Context, total int64) (Stats, error) {
 	if total < 0 || total > MaxStock {
 		return Stats{}, ErrInvalidStock
 	}
-	if err := s.announce.AnnounceStock(ctx, total); err != nil {
+	// The pending entry outlives the publish and both settle attempts.
+	change, err := s.store.PrepareStock(ctx, total, 2*s.cfg.PublishTimeout+2*time.Second)
+	if errors.Is(err, ErrStockBelowWinners) || errors.Is(err, ErrChangeInProgress) {
+		return Stats{}, err
+	}
+	if err != nil {
+		return Stats{}, fmt.Errorf("prepare stock: %w: %w", ErrUnavailable, err)
+	}
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	defer cancel()
+	if err := s.announce.AnnounceStock(pubCtx, total, change.Version); err != nil {
+		settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancelSettle()
+		if uerr := s.store.SettleStock(settleCtx, change, false); uerr != nil {
+			return Stats{}, fmt.Errorf("announce stock: %w: %w (undo: %w)", ErrUnavailable, err, uerr)
+		}
 		return Stats{}, fmt.Errorf("announce stock: %w: %w", ErrUnavailable, err)
 	}
-	if err := s.store.SetStock(ctx, total); err != nil {
-		return Stats{}, fmt.Errorf("set stock: %w: %w", ErrUnavailable, err)
+	// Acknowledged: the change is durable and stock-consumer will persist
+	// it, so it is committed live too (retried once; past the pending TTL a
+	// late commit still applies unless a later change came first).
+	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancelSettle()
+	if err := s.store.SettleStock(settleCtx, change, true); err != nil {
+		if err := s.store.SettleStock(settleCtx, change, true); err != nil {
+			return Stats{}, fmt.Errorf("commit stock: %w: %w", ErrUnavailable, err)
+		}
 	}
 	return s.Stats(ctx)
 }
 
-// SetWindow announces and applies the application window.
+// SetWindow applies the application window live, publishes it, and undoes
+// it when the publish fails.
 func (s *Service) SetWindow(ctx context.Context, opensAt, closesAt time.Time) (Stats, error) {
-	if opensAt.IsZero() || closesAt.IsZero() || !opensAt.Before(closesAt) {
+	if opensAt.IsZero() || closesAt.IsZero() {
 		return Stats{}, ErrInvalidWindow
 	}
-	if err := s.announce.AnnounceWindow(ctx, opensAt, closesAt); err != nil {
-		return Stats{}, fmt.Errorf("announce window: %w: %w", ErrUnavailable, err)
+	opensAt, closesAt = opensAt.UTC().Truncate(time.Millisecond), closesAt.UTC().Truncate(time.Millisecond)
+	if !inWindowRange(opensAt) || !inWindowRange(closesAt) {
+		return Stats{}, ErrWindowOutOfRange
 	}
-	if err := s.store.SetWindow(ctx, opensAt, closesAt); err != nil {
+	if !opensAt.Before(closesAt) {
+		return Stats{}, ErrInvalidWindow
+	}
+	change, err := s.store.SetWindow(ctx, opensAt, closesAt)
+	if err != nil {
 		return Stats{}, fmt.Errorf("set window: %w: %w", ErrUnavailable, err)
 	}
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
+	defer cancel()
+	if err := s.announce.AnnounceWindow(pubCtx, opensAt, closesAt, change.Version); err != nil {
+		undoCtx, cancelUndo := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancelUndo()
+		if uerr := s.store.UndoWindow(undoCtx, change); uerr != nil {
+			return Stats{}, fmt.Errorf("announce window: %w: %w (undo: %w)", ErrUnavailable, err, uerr)
+		}
+		return Stats{}, fmt.Errorf("announce window: %w: %w", ErrUnavailable, err)
+	}
 	return s.Stats(ctx)
+}
+
+func inWindowRange(t time.Time) bool {
+	return !t.Before(MinWindowTime) && !t.After(MaxWindowTime)
 }
 
 // Stats returns the live figures.

@@ -16,11 +16,14 @@ import (
 // Domain errors; the HTTP layer maps each to a status and stable code.
 var (
 	ErrAlreadyApplied = errors.New("already applied")
-	ErrSoldOut        = errors.New("sold out")
-	ErrNotOpen        = errors.New("event not open")
-	ErrUnavailable    = errors.New("broker unavailable")
-	ErrBusy           = errors.New("too many applications in flight")
-	ErrNotFound       = errors.New("application not found")
+	// ErrInProgress: an earlier application of the same participant is still
+	// waiting for the broker; retry shortly.
+	ErrInProgress  = errors.New("earlier application still in flight")
+	ErrSoldOut     = errors.New("sold out")
+	ErrNotOpen     = errors.New("event not open")
+	ErrUnavailable = errors.New("broker unavailable")
+	ErrBusy        = errors.New("too many applications in flight")
+	ErrNotFound    = errors.New("application not found")
 )
 
 // NotOpenError is ErrNotOpen before the window opens, with the opening time
@@ -42,7 +45,9 @@ const (
 	Admitted       Outcome = "ADMITTED"
 	Readmitted     Outcome = "READMITTED"
 	AlreadyApplied Outcome = "ALREADY_APPLIED"
-	SoldOut        Outcome = "SOLD_OUT"
+	// InFlight means an earlier admission's publish is not answered yet.
+	InFlight Outcome = "IN_FLIGHT"
+	SoldOut  Outcome = "SOLD_OUT"
 	// NotOpen comes with the opening time in unix ms in place of a marker.
 	NotOpen Outcome = "NOT_OPEN"
 	Closed  Outcome = "CLOSED"
@@ -92,7 +97,14 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxInFlight bounds concurrent applications; beyond it callers get ErrBusy.
 	MaxInFlight int
+	// SettleWait bounds how long an apply waits for an earlier admission of
+	// the same participant to settle before answering ErrInProgress
+	// (default: PublishTimeout plus one second, the settle's own deadline).
+	SettleWait time.Duration
 }
+
+// settlePoll is how often a waiting apply looks at the earlier admission.
+const settlePoll = 25 * time.Millisecond
 
 // Service admits applications.
 type Service struct {
@@ -116,6 +128,9 @@ func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Servi
 	if cfg.MaxInFlight <= 0 {
 		return nil, errors.New("admission: max in flight must be positive")
 	}
+	if cfg.SettleWait <= 0 {
+		cfg.SettleWait = cfg.PublishTimeout + time.Second
+	}
 	return &Service{cfg: cfg, store: st, announce: an, newID: newID, now: time.Now,
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
@@ -133,15 +148,16 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	default:
 		return ErrBusy
 	}
-	now := s.now()
-	outcome, marker, err := s.store.Admit(ctx, email, now, s.cfg.Grace)
+	now, outcome, marker, err := s.admit(ctx, email)
 	if err != nil {
-		return fmt.Errorf("admit: %w: %w", ErrUnavailable, err)
+		return err
 	}
 	switch outcome {
 	case Admitted, Readmitted:
 	case AlreadyApplied:
 		return ErrAlreadyApplied
+	case InFlight:
+		return ErrInProgress
 	case SoldOut:
 		s.soldOut.Store(true)
 		return ErrSoldOut
@@ -174,6 +190,29 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	defer cancelSettle()
 	_ = s.store.Settle(settleCtx, email, marker, true)
 	return nil
+}
+
+// admit runs the admission step. While an earlier admission of email waits
+// for the broker it asks again, for up to SettleWait: that admission either
+// becomes durable (ALREADY_APPLIED) or is undone (this one is admitted), so
+// "already applied" is only said of an application Kafka acknowledged.
+func (s *Service) admit(ctx context.Context, email string) (time.Time, Outcome, string, error) {
+	deadline := time.Now().Add(s.cfg.SettleWait)
+	for {
+		now := s.now()
+		outcome, marker, err := s.store.Admit(ctx, email, now, s.cfg.Grace)
+		if err != nil {
+			return now, "", "", fmt.Errorf("admit: %w: %w", ErrUnavailable, err)
+		}
+		if outcome != InFlight || !time.Now().Add(settlePoll).Before(deadline) {
+			return now, outcome, marker, nil
+		}
+		select {
+		case <-ctx.Done():
+			return now, InFlight, "", nil
+		case <-time.After(settlePoll):
+		}
+	}
 }
 
 // Status returns the participant's status, or ErrNotFound.

@@ -88,7 +88,7 @@ func run() error {
 		return err
 	}
 	topics := []string{cfg.ApplicationsTopic, cfg.AdminTopic}
-	group, err := rt.Consume(kafka.GroupConfig{GroupID: cfg.GroupID, Topics: topics, MaxBatch: cfg.MaxBatch}, handler, producer)
+	group, err := rt.Consume(kafka.GroupConfig{GroupID: cfg.GroupID, Topics: topics, MaxBatch: cfg.MaxBatch, MaxAttempts: cfg.MaxAttempts}, handler, producer)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/mysqlstore"
 )
 
 // DefaultHTTPAddr serves only /healthz, /readyz and /metrics.
@@ -23,7 +24,14 @@ type Config struct {
 	ApplicationsTopic string
 	DecisionsTopic    string
 	AdminTopic        string
-	MaxBatch          int
+	// MaxBatch bounds a batch; its decisions go to MySQL in one INSERT,
+	// which holds at most mysqlstore.MaxDecisionsPerInsert rows.
+	MaxBatch int
+	// MaxAttempts bounds the attempts of a batch that fails while the
+	// servers answer (MySQL refusing a value, say) before it is retried in
+	// halves and the failing message dead-lettered; a server that is down
+	// is retried without bound.
+	MaxAttempts int
 	// StrandedAfter is how long an admission may stay unpublished before
 	// stock-consumer decides it itself; it must exceed the gateways'
 	// admission grace plus publish timeout (15 s + 3 s by default).
@@ -44,6 +52,7 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		DecisionsTopic:    e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		AdminTopic:        e.String("FAREWELL_ADMIN_TOPIC", kafka.TopicAdmin),
 		MaxBatch:          e.Int("FAREWELL_CONSUMER_MAX_BATCH", 5000),
+		MaxAttempts:       e.Int("FAREWELL_CONSUMER_MAX_ATTEMPTS", 5),
 		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 20*time.Second),
 		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
 	}
@@ -62,8 +71,12 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.GroupID) == "" {
 		fail("FAREWELL_CONSUMER_GROUP must not be empty")
 	}
-	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
-		fail("FAREWELL_CONSUMER_MAX_BATCH must be between 1 and 10000")
+	if c.MaxBatch < 1 || c.MaxBatch > mysqlstore.MaxDecisionsPerInsert {
+		fail("FAREWELL_CONSUMER_MAX_BATCH must be between 1 and %d (%d placeholders of %d per row fit one MySQL INSERT)",
+			mysqlstore.MaxDecisionsPerInsert, mysqlstore.MaxPlaceholders, mysqlstore.ColumnsPerDecision)
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
+		fail("FAREWELL_CONSUMER_MAX_ATTEMPTS must be between 1 and 100")
 	}
 	if c.StrandedAfter < time.Second {
 		fail("FAREWELL_STRANDED_AFTER must be at least 1s (and exceed the gateways' FAREWELL_ADMISSION_GRACE)")

@@ -31,3 +31,25 @@ func TestLoadRequiresTheDatabaseCredentials(t *testing.T) {
 		t.Fatalf("Load = %+v, %v", c, err)
 	}
 }
+
+// TestBatchMustFitOneInsert: a batch's decisions go to MySQL in one
+// multi-row INSERT of 7 placeholders a row, and MySQL allows 65,535
+// placeholders: 9362 rows fit, 9363 do not and are refused at start-up.
+func TestBatchMustFitOneInsert(t *testing.T) {
+	t.Parallel()
+	dsn := "farewell:secret@tcp(127.0.0.1:3306)/farewell?parseTime=true"
+	if c, err := Load(pkgconfig.FromMap(map[string]string{"FAREWELL_MYSQL_DSN": dsn, "FAREWELL_CONSUMER_MAX_BATCH": "9362"})); err != nil || c.MaxBatch != 9362 {
+		t.Fatalf("9362 = %+v, %v", c.MaxBatch, err)
+	}
+	for _, n := range []string{"9363", "10000"} {
+		_, err := Load(pkgconfig.FromMap(map[string]string{"FAREWELL_MYSQL_DSN": dsn, "FAREWELL_CONSUMER_MAX_BATCH": n}))
+		if err == nil || !strings.Contains(err.Error(), "FAREWELL_CONSUMER_MAX_BATCH") {
+			t.Fatalf("batch %s: Load error = %v, want a refusal", n, err)
+		}
+	}
+	for _, n := range []string{"0", "101"} {
+		if _, err := Load(pkgconfig.FromMap(map[string]string{"FAREWELL_MYSQL_DSN": dsn, "FAREWELL_CONSUMER_MAX_ATTEMPTS": n})); err == nil {
+			t.Fatalf("max attempts %s accepted", n)
+		}
+	}
+}

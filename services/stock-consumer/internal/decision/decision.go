@@ -26,6 +26,12 @@ const (
 // restored from MySQL before deciding.
 var ErrNeedsRebuild = errors.New("event state missing in redis")
 
+// ErrUnavailable marks a failure of a server being down (Redis, MySQL or
+// Kafka not answering, failing over or overloaded); the adapters wrap such
+// failures with it. The batch is then retried without bound, while any other
+// failure (a value MySQL refuses, say) is retried a few times and isolated.
+var ErrUnavailable = errors.New("server unavailable")
+
 // Application is one admitted application, as read from Kafka.
 type Application struct {
 	EventID       string

@@ -16,6 +16,10 @@ type EventSettings struct {
 	TotalStock int64
 	OpensAt    time.Time
 	ClosesAt   time.Time
+	// StockVersion and WindowVersion number the last admin change of each
+	// kind; a rebuild restores them so later changes keep counting upwards.
+	StockVersion  int64
+	WindowVersion int64
 }
 
 // State decides applications atomically in the live state (Redis).
@@ -32,8 +36,9 @@ type State interface {
 // Repository persists decisions and admin changes (MySQL, the source of truth).
 type Repository interface {
 	SaveDecisions(ctx context.Context, ds []Decision) error
-	SetStock(ctx context.Context, eventID string, total int64) error
-	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error
+	// SetStock and SetWindow keep the change with the highest version.
+	SetStock(ctx context.Context, eventID string, total, version int64) error
+	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error
 	Settings(ctx context.Context, eventID string) (EventSettings, error)
 	DecisionPage(ctx context.Context, eventID string, afterID int64, limit int) ([]Decision, int64, error)
 }
@@ -140,14 +145,16 @@ func (s *Service) DecideApplications(ctx context.Context, apps []Application) er
 	return nil
 }
 
-// SetStock persists an admin's stock change.
-func (s *Service) SetStock(ctx context.Context, eventID string, total int64) error {
-	return s.repo.SetStock(ctx, eventID, total)
+// SetStock persists an admin's stock change; an older version than the one
+// recorded changes nothing.
+func (s *Service) SetStock(ctx context.Context, eventID string, total, version int64) error {
+	return s.repo.SetStock(ctx, eventID, total, version)
 }
 
-// SetWindow persists an admin's window change (zero times clear it).
-func (s *Service) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error {
-	return s.repo.SetWindow(ctx, eventID, opensAt, closesAt)
+// SetWindow persists an admin's window change (zero times clear it); an
+// older version than the one recorded changes nothing.
+func (s *Service) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error {
+	return s.repo.SetWindow(ctx, eventID, opensAt, closesAt, version)
 }
 
 // decideEvent runs decide → persist → publish for one event's applications.

@@ -54,18 +54,18 @@ func (b *Broker) Announce(ctx context.Context, a admission.Application) error {
 	return b.pub.Publish(ctx, kafka.Message{Topic: b.applicationsTopic, Key: a.Email, Value: v})
 }
 
-// AnnounceStock publishes a stock change (key: event id).
-func (b *Broker) AnnounceStock(ctx context.Context, total int64) error {
+// AnnounceStock publishes a stock change with its version (key: event id).
+func (b *Broker) AnnounceStock(ctx context.Context, total, version int64) error {
 	return b.publishAdmin(ctx, &farewellv1.EventAdminChanged{
-		Change: &farewellv1.EventAdminChanged_StockSet{StockSet: &farewellv1.StockSet{TotalStock: total}},
+		Change: &farewellv1.EventAdminChanged_StockSet{StockSet: &farewellv1.StockSet{TotalStock: total, Version: version}},
 	})
 }
 
-// AnnounceWindow publishes a window change (key: event id).
-func (b *Broker) AnnounceWindow(ctx context.Context, opensAt, closesAt time.Time) error {
+// AnnounceWindow publishes a window change with its version (key: event id).
+func (b *Broker) AnnounceWindow(ctx context.Context, opensAt, closesAt time.Time, version int64) error {
 	return b.publishAdmin(ctx, &farewellv1.EventAdminChanged{
 		Change: &farewellv1.EventAdminChanged_WindowSet{WindowSet: &farewellv1.WindowSet{
-			OpensAtUnixMs: opensAt.UnixMilli(), ClosesAtUnixMs: closesAt.UnixMilli(),
+			OpensAtUnixMs: opensAt.UnixMilli(), ClosesAtUnixMs: closesAt.UnixMilli(), Version: version,
 		}},
 	})
 }

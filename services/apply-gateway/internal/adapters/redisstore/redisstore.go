@@ -23,12 +23,15 @@ var luaFiles embed.FS
 
 // Redis keeps one event's live state.
 type Redis struct {
-	rdb      redis.UniversalClient
-	eventID  string
-	keys     redisx.EventKeys
-	admit    *redis.Script
-	settle   *redis.Script
-	setStock *redis.Script
+	rdb         redis.UniversalClient
+	eventID     string
+	keys        redisx.EventKeys
+	admit       *redis.Script
+	settle      *redis.Script
+	setStock    *redis.Script
+	settleStock *redis.Script
+	setWindow   *redis.Script
+	undoWindow  *redis.Script
 }
 
 var (
@@ -41,6 +44,7 @@ func NewRedis(ctx context.Context, rdb redis.UniversalClient, eventID string) (*
 	r := &Redis{rdb: rdb, eventID: eventID, keys: redisx.KeysFor(eventID)}
 	for path, dst := range map[string]**redis.Script{
 		"lua/admit.lua": &r.admit, "lua/settle.lua": &r.settle, "lua/set_stock.lua": &r.setStock,
+		"lua/settle_stock.lua": &r.settleStock, "lua/set_window.lua": &r.setWindow, "lua/undo_window.lua": &r.undoWindow,
 	} {
 		s, err := redisx.LoadScript(ctx, rdb, luaFiles, path)
 		if err != nil {
@@ -109,25 +113,82 @@ func (r *Redis) SoldOut(ctx context.Context) (bool, error) {
 	return v == "1", nil
 }
 
-// SetStock sets total and remaining atomically.
-func (r *Redis) SetStock(ctx context.Context, total int64) error {
-	keys := []string{r.keys.Total, r.keys.Remaining, r.keys.Winners, r.keys.SoldOut, r.keys.State}
-	res, err := r.setStock.Run(ctx, r.rdb, keys, total).Int64Slice()
+func (r *Redis) stockKeys() []string {
+	return []string{r.keys.Total, r.keys.Remaining, r.keys.Winners, r.keys.SoldOut, r.keys.State, r.keys.StockVersion, r.keys.StockPending}
+}
+
+// PrepareStock checks total against the winners and numbers the change, in
+// one script (set_stock.lua).
+func (r *Redis) PrepareStock(ctx context.Context, total int64, pending time.Duration) (admin.StockChange, error) {
+	res, err := r.setStock.Run(ctx, r.rdb, r.stockKeys(), total, pending.Milliseconds()).Int64Slice()
 	if err != nil {
-		return fmt.Errorf("set stock script: %w", err)
+		return admin.StockChange{}, fmt.Errorf("set stock script: %w", err)
 	}
-	if len(res) == 1 && res[0] == -1 {
-		return errors.New("set stock: event state not loaded yet (stock-consumer is restoring it)")
+	switch {
+	case len(res) == 2 && res[0] > 0:
+		return admin.StockChange{Version: res[0], Total: total, Previous: res[1]}, nil
+	case len(res) == 1 && res[0] == -1:
+		return admin.StockChange{}, errors.New("set stock: event state not loaded yet (stock-consumer is restoring it)")
+	case len(res) == 2 && res[0] == -2:
+		return admin.StockChange{}, fmt.Errorf("%w (%d)", admin.ErrStockBelowWinners, res[1])
+	case len(res) == 1 && res[0] == -3:
+		return admin.StockChange{}, admin.ErrChangeInProgress
+	}
+	return admin.StockChange{}, fmt.Errorf("set stock script: unexpected reply %v", res)
+}
+
+// SettleStock commits or undoes a prepared change (settle_stock.lua); a
+// change that a later one superseded is left alone.
+func (r *Redis) SettleStock(ctx context.Context, c admin.StockChange, commit bool) error {
+	mode := "undo"
+	if commit {
+		mode = "commit"
+	}
+	if err := r.settleStock.Run(ctx, r.rdb, r.stockKeys(), c.Version, c.Total, c.Previous, mode).Err(); err != nil {
+		return fmt.Errorf("settle stock script: %w", err)
 	}
 	return nil
 }
 
-// SetWindow stores the application window.
-func (r *Redis) SetWindow(ctx context.Context, opensAt, closesAt time.Time) error {
-	if err := r.rdb.HSet(ctx, r.keys.Window, "opens_at", opensAt.UnixMilli(), "closes_at", closesAt.UnixMilli()).Err(); err != nil {
-		return fmt.Errorf("set window: %w", err)
+// SetWindow stores the application window and numbers the change.
+func (r *Redis) SetWindow(ctx context.Context, opensAt, closesAt time.Time) (admin.WindowChange, error) {
+	res, err := r.setWindow.Run(ctx, r.rdb, []string{r.keys.Window, r.keys.State}, opensAt.UnixMilli(), closesAt.UnixMilli()).StringSlice()
+	if err != nil {
+		return admin.WindowChange{}, fmt.Errorf("set window script: %w", err)
+	}
+	if len(res) == 1 && res[0] == "-1" {
+		return admin.WindowChange{}, errors.New("set window: event state not loaded yet (stock-consumer is restoring it)")
+	}
+	if len(res) != 3 {
+		return admin.WindowChange{}, fmt.Errorf("set window script: unexpected reply %v", res)
+	}
+	v, err := strconv.ParseInt(res[0], 10, 64)
+	if err != nil {
+		return admin.WindowChange{}, fmt.Errorf("set window script: version %q: %w", res[0], err)
+	}
+	return admin.WindowChange{
+		Version: v, PreviousOpensAt: msTime(res[1]), PreviousClosesAt: msTime(res[2]),
+		HadPrevious: res[1] != "" || res[2] != "",
+	}, nil
+}
+
+// UndoWindow restores the window c replaced, unless a later change came.
+func (r *Redis) UndoWindow(ctx context.Context, c admin.WindowChange) error {
+	opens, closes := "", ""
+	if c.HadPrevious {
+		opens, closes = strconv.FormatInt(unixMs(c.PreviousOpensAt), 10), strconv.FormatInt(unixMs(c.PreviousClosesAt), 10)
+	}
+	if err := r.undoWindow.Run(ctx, r.rdb, []string{r.keys.Window}, c.Version, opens, closes).Err(); err != nil {
+		return fmt.Errorf("undo window script: %w", err)
 	}
 	return nil
+}
+
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // Stats reads every figure in one pipelined round trip.

@@ -50,30 +50,54 @@ type gateway struct {
 // exist, to exercise the broker-failure path.
 func newGateway(t *testing.T, missingTopic bool) *gateway {
 	t.Helper()
-	return newGatewayWithLog(t, missingTopic, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return newGatewayFull(t, gatewayOptions{missingTopic: missingTopic})
 }
 
 // newGatewayWithoutState is newGateway for an event stock-consumer has not
 // loaded (or Redis lost).
 func newGatewayWithoutState(t *testing.T) *gateway {
 	t.Helper()
-	return newGatewayFull(t, false, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+	return newGatewayFull(t, gatewayOptions{withoutState: true})
 }
 
 // newGatewayWithLog is newGateway with the given logger (the log scan).
 func newGatewayWithLog(t *testing.T, missingTopic bool, log *slog.Logger) *gateway {
 	t.Helper()
-	return newGatewayFull(t, missingTopic, log, false)
+	return newGatewayFull(t, gatewayOptions{missingTopic: missingTopic, log: log})
 }
 
-func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutState bool) *gateway {
+// gatewayOptions vary the wiring of a test gateway.
+type gatewayOptions struct {
+	// missingTopic and missingAdminTopic name topics that do not exist, so
+	// those publishes fail.
+	missingTopic, missingAdminTopic bool
+	withoutState                    bool
+	log                             *slog.Logger
+	// wrap, when set, wraps the applications' announcer (to hold a publish).
+	wrap func(admission.Announcer) admission.Announcer
+	// replicaOf makes a second gateway of the same event, Redis and topics.
+	replicaOf *gateway
+}
+
+func newGatewayFull(t *testing.T, o gatewayOptions) *gateway {
 	t.Helper()
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	g := &gateway{t: t, rdb: testinfra.Redis(t), eventID: testinfra.UniqueName("ev-"), brokers: testinfra.KafkaBrokers(t)}
-	g.appsTopic = testinfra.KafkaTopic(t, g.brokers, "t-apps-", 1)
-	if missingTopic {
+	if o.replicaOf != nil {
+		g.eventID, g.appsTopic, g.admTopic = o.replicaOf.eventID, o.replicaOf.appsTopic, o.replicaOf.admTopic
+	} else {
+		g.appsTopic = testinfra.KafkaTopic(t, g.brokers, "t-apps-", 1)
+		g.admTopic = testinfra.KafkaTopic(t, g.brokers, "t-adm-", 1)
+	}
+	if o.missingTopic {
 		g.appsTopic = testinfra.UniqueName("t-missing-")
 	}
-	g.admTopic = testinfra.KafkaTopic(t, g.brokers, "t-adm-", 1)
+	if o.missingAdminTopic {
+		g.admTopic = testinfra.UniqueName("t-missing-")
+	}
 	reg := prometheus.NewRegistry()
 	ctx := context.Background()
 	st, err := redisstore.NewRedis(ctx, g.rdb, g.eventID)
@@ -86,7 +110,11 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 	}
 	t.Cleanup(func() { _ = producer.Close() })
 	brk := kafkapub.New(producer, g.eventID, "test", g.appsTopic, g.admTopic)
-	applier, err := admission.NewService(admission.Config{EventID: g.eventID, Grace: 3 * time.Second, PublishTimeout: 2 * time.Second, MaxInFlight: 1000}, st, brk, uuid.NewString)
+	var apps admission.Announcer = brk
+	if o.wrap != nil {
+		apps = o.wrap(brk)
+	}
+	applier, err := admission.NewService(admission.Config{EventID: g.eventID, Grace: 3 * time.Second, PublishTimeout: 2 * time.Second, MaxInFlight: 1000}, st, apps, uuid.NewString)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,16 +126,20 @@ func newGatewayFull(t *testing.T, missingTopic bool, log *slog.Logger, withoutSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.NewHandlers(applier, admin.NewService(st, brk), g.codec, adminKey, log).Register(srv.Engine())
+	httpapi.NewHandlers(applier, admin.NewService(admin.Config{PublishTimeout: 2 * time.Second}, st, brk), g.codec, adminKey, log).Register(srv.Engine())
 	g.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(g.srv.Close)
+	if o.replicaOf != nil {
+		return g
+	}
 	// stock-consumer marks a loaded event "ready"; without it nothing is admitted.
-	if !withoutState {
+	if !o.withoutState {
 		g.rdb.Set(ctx, redisx.KeysFor(g.eventID).State, "ready", 0)
 	}
 	t.Cleanup(func() {
 		k := redisx.KeysFor(g.eventID)
-		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled)
+		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled,
+			k.StockVersion, k.StockPending)
 	})
 	return g
 }

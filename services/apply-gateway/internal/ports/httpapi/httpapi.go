@@ -36,6 +36,14 @@ const (
 	CodeInvalidStock        = "INVALID_STOCK"
 	CodeInvalidWindow       = "INVALID_WINDOW"
 	CodeBusy                = "TOO_MANY_REQUESTS"
+	// CodeStockBelowWinners refuses a total below the winners so far.
+	CodeStockBelowWinners = "STOCK_BELOW_WINNERS"
+	// CodeStockChangeInProgress asks to retry while another gateway's stock
+	// change waits for the broker (503 with Retry-After).
+	CodeStockChangeInProgress = "STOCK_CHANGE_IN_PROGRESS"
+	// CodeApplicationInProgress asks to retry while the participant's first
+	// application still waits for the broker (503 with Retry-After).
+	CodeApplicationInProgress = "APPLICATION_IN_PROGRESS"
 )
 
 // Applier is the participant side.
@@ -340,6 +348,18 @@ func toAPIError(err error) *httpserver.Error {
 			"요청이 많아 잠시 후 다시 시도해 주세요. (too busy, retry shortly)").WithRetryAfter(time.Second)
 	case errors.Is(err, admin.ErrInvalidStock):
 		return httpserver.NewError(http.StatusBadRequest, CodeInvalidStock, "count는 0 이상 10,000,000 이하의 정수여야 합니다. (count must be 0..10000000)")
+	case errors.Is(err, admission.ErrInProgress):
+		return httpserver.NewError(http.StatusServiceUnavailable, CodeApplicationInProgress,
+			"먼저 보낸 신청을 처리하고 있습니다. 잠시 후 다시 시도해 주세요. (your first application is still being processed)").WithRetryAfter(time.Second)
+	case errors.Is(err, admin.ErrStockBelowWinners):
+		return httpserver.NewError(http.StatusBadRequest, CodeStockBelowWinners,
+			"당첨자 수보다 적은 재고로 바꿀 수 없습니다. (count is below the winners so far)")
+	case errors.Is(err, admin.ErrChangeInProgress):
+		return httpserver.NewError(http.StatusServiceUnavailable, CodeStockChangeInProgress,
+			"다른 재고 변경을 처리하고 있습니다. 잠시 후 다시 시도해 주세요. (another stock change is in flight)").WithRetryAfter(time.Second)
+	case errors.Is(err, admin.ErrWindowOutOfRange):
+		return httpserver.NewError(http.StatusBadRequest, CodeInvalidWindow,
+			"opensAt, closesAt은 1970-01-01T00:00:01Z부터 9999-12-31T23:59:59.999Z 사이여야 합니다. (window times must be within 1970-01-01T00:00:01Z..9999-12-31T23:59:59.999Z)")
 	case errors.Is(err, admin.ErrInvalidWindow):
 		return httpserver.NewError(http.StatusBadRequest, CodeInvalidWindow, "opensAt은 closesAt보다 빨라야 합니다. (opensAt must be before closesAt)")
 	case errors.Is(err, admission.ErrUnavailable), errors.Is(err, admin.ErrUnavailable):

@@ -43,7 +43,11 @@ func (p *Decisions) AnnounceDecisions(ctx context.Context, ds []decision.Decisio
 		}
 		msgs = append(msgs, kafka.Message{Topic: p.topic, Key: d.Email, Value: v})
 	}
-	return p.pub.PublishAll(ctx, msgs)
+	if err := p.pub.PublishAll(ctx, msgs); err != nil {
+		// The broker did not acknowledge: it is down or has no leader.
+		return fmt.Errorf("%w: %w", decision.ErrUnavailable, err)
+	}
+	return nil
 }
 
 func decisionMessage(d decision.Decision) *farewellv1.ApplicationDecided {

@@ -5,13 +5,17 @@ package mysqlstore
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/terning-farewell/farewell/pkg/mysqlx"
@@ -70,6 +74,15 @@ func (r *Repository) Migrate(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// ColumnsPerDecision is how many placeholders one decision takes in the
+// multi-row INSERT of SaveDecisions; MySQL allows MaxPlaceholders in one
+// statement, so one batch holds at most MaxDecisionsPerInsert decisions.
+const (
+	ColumnsPerDecision    = 7
+	MaxPlaceholders       = 65535
+	MaxDecisionsPerInsert = MaxPlaceholders / ColumnsPerDecision
+)
+
 // SaveDecisions inserts the decisions with one multi-row INSERT IGNORE: the
 // unique (event_id, email) key makes replays change nothing.
 func (r *Repository) SaveDecisions(ctx context.Context, ds []decision.Decision) error {
@@ -78,7 +91,7 @@ func (r *Repository) SaveDecisions(ctx context.Context, ds []decision.Decision) 
 	}
 	var sb strings.Builder
 	sb.WriteString("INSERT IGNORE INTO applications (event_id, email, status, `rank`, application_id, applied_at, decided_at) VALUES ")
-	args := make([]any, 0, 7*len(ds))
+	args := make([]any, 0, ColumnsPerDecision*len(ds))
 	for i, d := range ds {
 		if i > 0 {
 			sb.WriteString(",")
@@ -87,38 +100,49 @@ func (r *Repository) SaveDecisions(ctx context.Context, ds []decision.Decision) 
 		args = append(args, d.EventID, d.Email, string(d.Status), d.Rank, d.ApplicationID, d.AppliedAt.UTC(), d.DecidedAt.UTC())
 	}
 	if err := r.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
-		return fmt.Errorf("insert %d decisions: %w", len(ds), err)
+		return fmt.Errorf("insert %d decisions: %w", len(ds), classify(err))
 	}
 	return nil
 }
 
-// SetStock records the event's total stock.
-func (r *Repository) SetStock(ctx context.Context, eventID string, total int64) error {
+// SetStock records the event's total stock unless a newer stock change
+// (higher version) was recorded: changes are kept in the order apply-gateway
+// numbered them, whatever order they arrive in. Version 0 (writers that do
+// not number changes) applies only while no numbered change was recorded.
+func (r *Repository) SetStock(ctx context.Context, eventID string, total, version int64) error {
 	err := r.db.WithContext(ctx).Exec(
-		"INSERT INTO events (id, total_stock) VALUES (?, ?) ON DUPLICATE KEY UPDATE total_stock = VALUES(total_stock)",
-		eventID, total).Error
+		"INSERT INTO events (id, total_stock, stock_version) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "+
+			"total_stock = IF(VALUES(stock_version) >= stock_version, VALUES(total_stock), total_stock), "+
+			"stock_version = GREATEST(stock_version, VALUES(stock_version))",
+		eventID, total, version).Error
 	if err != nil {
-		return fmt.Errorf("set stock of %s: %w", eventID, err)
+		return fmt.Errorf("set stock of %s: %w", eventID, classify(err))
 	}
 	return nil
 }
 
-// SetWindow records the event's application window (zero: unbounded).
-func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error {
+// SetWindow records the event's application window (zero: unbounded),
+// unless a newer window change was recorded (see SetStock).
+func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error {
 	err := r.db.WithContext(ctx).Exec(
-		"INSERT INTO events (id, opens_at, closes_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE opens_at = VALUES(opens_at), closes_at = VALUES(closes_at)",
-		eventID, nullTime(opensAt), nullTime(closesAt)).Error
+		"INSERT INTO events (id, opens_at, closes_at, window_version) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE "+
+			"opens_at = IF(VALUES(window_version) >= window_version, VALUES(opens_at), opens_at), "+
+			"closes_at = IF(VALUES(window_version) >= window_version, VALUES(closes_at), closes_at), "+
+			"window_version = GREATEST(window_version, VALUES(window_version))",
+		eventID, nullTime(opensAt), nullTime(closesAt), version).Error
 	if err != nil {
-		return fmt.Errorf("set window of %s: %w", eventID, err)
+		return fmt.Errorf("set window of %s: %w", eventID, classify(err))
 	}
 	return nil
 }
 
 type eventRow struct {
-	ID         string
-	TotalStock int64
-	OpensAt    *time.Time
-	ClosesAt   *time.Time
+	ID            string
+	TotalStock    int64
+	OpensAt       *time.Time
+	ClosesAt      *time.Time
+	StockVersion  int64
+	WindowVersion int64
 }
 
 type applicationRow struct {
@@ -135,11 +159,11 @@ type applicationRow struct {
 // configured has no stock.
 func (r *Repository) Settings(ctx context.Context, eventID string) (decision.EventSettings, error) {
 	var ev eventRow
-	err := r.db.WithContext(ctx).Raw("SELECT id, total_stock, opens_at, closes_at FROM events WHERE id = ?", eventID).Scan(&ev).Error
+	err := r.db.WithContext(ctx).Raw("SELECT id, total_stock, opens_at, closes_at, stock_version, window_version FROM events WHERE id = ?", eventID).Scan(&ev).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return decision.EventSettings{}, fmt.Errorf("read event %s: %w", eventID, err)
+		return decision.EventSettings{}, fmt.Errorf("read event %s: %w", eventID, classify(err))
 	}
-	s := decision.EventSettings{TotalStock: ev.TotalStock}
+	s := decision.EventSettings{TotalStock: ev.TotalStock, StockVersion: ev.StockVersion, WindowVersion: ev.WindowVersion}
 	if ev.OpensAt != nil {
 		s.OpensAt = *ev.OpensAt
 	}
@@ -157,7 +181,7 @@ func (r *Repository) DecisionPage(ctx context.Context, eventID string, afterID i
 		"SELECT id, email, status, `rank`, application_id, applied_at, decided_at FROM applications WHERE event_id = ? AND id > ? ORDER BY id LIMIT ?",
 		eventID, afterID, limit).Scan(&rows).Error
 	if err != nil {
-		return nil, afterID, fmt.Errorf("read decisions of %s: %w", eventID, err)
+		return nil, afterID, fmt.Errorf("read decisions of %s: %w", eventID, classify(err))
 	}
 	out := make([]decision.Decision, 0, len(rows))
 	for _, row := range rows {
@@ -200,7 +224,7 @@ func (r *Repository) Counts(ctx context.Context, eventID string) (winners, loser
 	}
 	err = r.db.WithContext(ctx).Raw("SELECT status, COUNT(*) AS n FROM applications WHERE event_id = ? GROUP BY status", eventID).Scan(&rows).Error
 	if err != nil {
-		return 0, 0, fmt.Errorf("count decisions of %s: %w", eventID, err)
+		return 0, 0, fmt.Errorf("count decisions of %s: %w", eventID, classify(err))
 	}
 	for _, row := range rows {
 		switch decision.Status(row.Status) {
@@ -211,6 +235,31 @@ func (r *Repository) Counts(ctx context.Context, eventID string) (winners, loser
 		}
 	}
 	return winners, losers, nil
+}
+
+// unavailableCodes are the MySQL errors of a server that is down, failing
+// over, overloaded or that dropped the connection: too many connections
+// (1040), shutdown (1053), lock wait timeout (1205), deadlock (1213),
+// read-only (1290, 1836), query interrupted (1317), connection killed
+// (1927), and the client's connection errors (2002, 2003, 2006, 2013).
+var unavailableCodes = map[uint16]bool{
+	1040: true, 1053: true, 1205: true, 1213: true, 1290: true, 1317: true,
+	1836: true, 1927: true, 2002: true, 2003: true, 2006: true, 2013: true,
+}
+
+// classify marks err with decision.ErrUnavailable when MySQL is down rather
+// than refusing the statement; a refusal (a value out of range, too long)
+// fails the same way every time and is left unmarked.
+func classify(err error) error {
+	var my *mysql.MySQLError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &my) && unavailableCodes[my.Number],
+		errors.Is(err, mysql.ErrInvalidConn), errors.Is(err, driver.ErrBadConn), errors.As(err, &netErr),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, sql.ErrConnDone):
+		return fmt.Errorf("%w: %w", decision.ErrUnavailable, err)
+	}
+	return err
 }
 
 func nullTime(t time.Time) any {

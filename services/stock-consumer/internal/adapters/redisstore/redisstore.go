@@ -8,6 +8,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +57,7 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	keys := []string{k.State, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied, k.Unsettled, k.DecidedAt}
 	res, err := d.decide.Run(ctx, d.rdb, keys, args...).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, err)
+		return nil, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, classify(err))
 	}
 	if len(res) == 1 && res[0] == "REBUILD" {
 		return nil, decision.ErrNeedsRebuild
@@ -99,7 +101,7 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 		pipe.HSetNX(ctx, k.Applied, x.Email, "P:"+strconv.FormatInt(x.AppliedAt.UnixMilli(), 10))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("restore decisions of %s: %w", eventID, err)
+		return fmt.Errorf("restore decisions of %s: %w", eventID, classify(err))
 	}
 	return nil
 }
@@ -108,10 +110,11 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 // unless another process did it first. It reports whether this call did.
 func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decision.EventSettings, winners, losers int64) (bool, error) {
 	k := redisx.KeysFor(eventID)
-	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State}
-	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt)).Int()
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State, k.StockVersion}
+	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt),
+		s.StockVersion, s.WindowVersion).Int()
 	if err != nil {
-		return false, fmt.Errorf("restore counters of %s: %w", eventID, err)
+		return false, fmt.Errorf("restore counters of %s: %w", eventID, classify(err))
 	}
 	return n == 1, nil
 }
@@ -123,7 +126,7 @@ func (d *Decider) Remaining(ctx context.Context, eventID string) (int64, error) 
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read remaining stock of %s: %w", eventID, err)
+		return 0, fmt.Errorf("read remaining stock of %s: %w", eventID, classify(err))
 	}
 	return n, nil
 }
@@ -132,7 +135,7 @@ func (d *Decider) Remaining(ctx context.Context, eventID string) (int64, error) 
 func (d *Decider) NeedsRestore(ctx context.Context, eventID string) (bool, error) {
 	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).State).Result()
 	if err != nil {
-		return false, fmt.Errorf("check counters of %s: %w", eventID, err)
+		return false, fmt.Errorf("check counters of %s: %w", eventID, classify(err))
 	}
 	return n == 0, nil
 }
@@ -144,7 +147,7 @@ func (d *Decider) Stranded(ctx context.Context, eventID string, cutoff time.Time
 		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read unsettled admissions of %s: %w", eventID, err)
+		return nil, fmt.Errorf("read unsettled admissions of %s: %w", eventID, classify(err))
 	}
 	out := make([]decision.Application, 0, len(zs))
 	for _, z := range zs {
@@ -161,4 +164,26 @@ func unixMs(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixMilli()
+}
+
+// classify marks err with decision.ErrUnavailable when Redis is down,
+// loading, failing over or out of connections, rather than refusing the
+// command (a script error fails the same way every time and is left
+// unmarked).
+func classify(err error) error {
+	var netErr net.Error
+	var rerr redis.Error
+	unavailable := errors.As(err, &netErr) || errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
+	if !unavailable && errors.As(err, &rerr) {
+		for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS"} {
+			if strings.HasPrefix(rerr.Error(), prefix) {
+				unavailable = true
+			}
+		}
+	}
+	if unavailable {
+		return fmt.Errorf("%w: %w", decision.ErrUnavailable, err)
+	}
+	return err
 }

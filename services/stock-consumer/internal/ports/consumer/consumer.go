@@ -25,8 +25,8 @@ const SchemaVersion = 1
 // Decisions is what the port calls: the decision service.
 type Decisions interface {
 	DecideApplications(ctx context.Context, apps []decision.Application) error
-	SetStock(ctx context.Context, eventID string, total int64) error
-	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time) error
+	SetStock(ctx context.Context, eventID string, total, version int64) error
+	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error
 }
 
 var _ Decisions = (*decision.Service)(nil)
@@ -48,15 +48,25 @@ func NewHandler(d Decisions, adminTopic string) (*Handler, error) {
 	return &Handler{decisions: d, adminTopic: adminTopic}, nil
 }
 
-// HandleBatch dispatches on the batch's topic (a batch comes from one partition).
+// HandleBatch dispatches on the batch's topic (a batch comes from one
+// partition). A failure of a server being down is marked for the group,
+// which retries it without bound; any other failure is retried a few times
+// and then isolated and dead-lettered (kafka.GroupConfig.MaxAttempts).
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	var poison []kafka.Poison
+	var err error
 	if msgs[0].Topic == h.adminTopic {
-		return h.handleAdmin(ctx, msgs)
+		poison, err = h.handleAdmin(ctx, msgs)
+	} else {
+		poison, err = h.handleApplications(ctx, msgs)
 	}
-	return h.handleApplications(ctx, msgs)
+	if errors.Is(err, decision.ErrUnavailable) {
+		return nil, kafka.Unavailable(err)
+	}
+	return poison, err
 }
 
 func (h *Handler) handleApplications(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
@@ -114,9 +124,9 @@ func (h *Handler) handleAdmin(ctx context.Context, msgs []*sarama.ConsumerMessag
 				poison = append(poison, kafka.Poison{Msg: m, Reason: "negative total stock", Attempts: 1})
 				continue
 			}
-			err = h.decisions.SetStock(ctx, ev.GetEventId(), c.StockSet.GetTotalStock())
+			err = h.decisions.SetStock(ctx, ev.GetEventId(), c.StockSet.GetTotalStock(), c.StockSet.GetVersion())
 		case *farewellv1.EventAdminChanged_WindowSet:
-			err = h.decisions.SetWindow(ctx, ev.GetEventId(), fromMs(c.WindowSet.GetOpensAtUnixMs()), fromMs(c.WindowSet.GetClosesAtUnixMs()))
+			err = h.decisions.SetWindow(ctx, ev.GetEventId(), fromMs(c.WindowSet.GetOpensAtUnixMs()), fromMs(c.WindowSet.GetClosesAtUnixMs()), c.WindowSet.GetVersion())
 		default:
 			poison = append(poison, kafka.Poison{Msg: m, Reason: "admin change without a known change", Attempts: 1})
 			continue

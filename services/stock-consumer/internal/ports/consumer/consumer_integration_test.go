@@ -96,7 +96,7 @@ func (e *env) setStock(n int) {
 	if err := e.rdb.MSet(ctx, k.Total, n, k.Remaining, n, k.Winners, 0).Err(); err != nil {
 		e.t.Fatalf("set stock: %v", err)
 	}
-	if err := e.repo.SetStock(ctx, e.eventID, int64(n)); err != nil {
+	if err := e.repo.SetStock(ctx, e.eventID, int64(n), 0); err != nil {
 		e.t.Fatalf("persist stock: %v", err)
 	}
 }
@@ -432,6 +432,7 @@ func (e *env) runGroup() context.Context {
 	group, err := kafka.NewGroup(kafka.GroupConfig{
 		Brokers: e.brokers, GroupID: testinfra.UniqueName("g-"), ClientID: "test",
 		Topics: []string{e.appsTopic, e.admTopic}, MaxBatch: 100,
+		MaxAttempts: 3, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 100 * time.Millisecond,
 	}, e.handler, e.producer, log, prometheus.NewRegistry())
 	if err != nil {
 		e.t.Fatal(err)

@@ -58,14 +58,14 @@ type recordingDecisions struct{ stock, windows int }
 func (r *recordingDecisions) DecideApplications(context.Context, []decision.Application) error {
 	return errors.New("the admin topic must not decide applications")
 }
-func (r *recordingDecisions) SetStock(_ context.Context, _ string, total int64) error {
+func (r *recordingDecisions) SetStock(_ context.Context, _ string, total, _ int64) error {
 	if total < 0 {
 		return errors.New("negative stock reached the repository")
 	}
 	r.stock++
 	return nil
 }
-func (r *recordingDecisions) SetWindow(context.Context, string, time.Time, time.Time) error {
+func (r *recordingDecisions) SetWindow(context.Context, string, time.Time, time.Time, int64) error {
 	r.windows++
 	return nil
 }

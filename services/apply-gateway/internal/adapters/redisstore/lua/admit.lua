@@ -2,7 +2,9 @@
 -- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout, 5 state, 6 unsettled
 -- ARGV: 1 email, 2 now (unix ms), 3 grace (ms)
 -- Returns {outcome, marker}: outcome is ADMITTED, READMITTED (an earlier
--- admission never reached Kafka: publish again), ALREADY_APPLIED, SOLD_OUT,
+-- admission never reached Kafka: publish again), ALREADY_APPLIED (decided,
+-- or published: the broker acknowledged it), IN_FLIGHT (an earlier
+-- admission's publish has not been answered yet, within the grace), SOLD_OUT,
 -- NOT_OPEN, CLOSED or NOT_READY (the event's state is not loaded: Redis lost
 -- it and stock-consumer is restoring it from MySQL); marker is the admission
 -- marker to undo on failure (for NOT_OPEN: the opening time in unix ms). Admitted emails are also listed in unsettled
@@ -30,8 +32,11 @@ local prev = redis.call('HGET', KEYS[3], email)
 if prev then
   local state = string.sub(prev, 1, 1)
   local at = tonumber(string.sub(prev, 3)) or 0
-  if state == 'P' or now - at < grace then
+  if state == 'P' then
     return {'ALREADY_APPLIED', ''}
+  end
+  if now - at < grace then
+    return {'IN_FLIGHT', ''}
   end
   -- Admitted long ago but never published (the gateway crashed in between):
   -- take it over and publish again; the consumer is idempotent.
