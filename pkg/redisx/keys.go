@@ -34,6 +34,13 @@ type EventKeys struct {
 	// there too long (a gateway crashed between admission and publish), so
 	// nobody stays PENDING forever.
 	Unsettled string
+	// Epoch is the rebuild epoch the state was restored under (a copy of
+	// MySQL's events.epoch). decide.lua returns it with every batch, and the
+	// batch's MySQL insert is refused when MySQL's epoch moved on since.
+	Epoch string
+	// Rebuild is the epoch of the rebuild in progress, if any; only that
+	// rebuild may finish (restore.lua), so an older one never overwrites it.
+	Rebuild string
 }
 
 // KeysFor returns the keys of eventID.
@@ -51,5 +58,7 @@ func KeysFor(eventID string) EventKeys {
 		Window:    p + "window",
 		State:     p + "state",
 		Unsettled: p + "unsettled",
+		Epoch:     p + "epoch",
+		Rebuild:   p + "rebuild",
 	}
 }
