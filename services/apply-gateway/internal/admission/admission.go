@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -69,9 +70,22 @@ type Application struct {
 	AppliedAt time.Time
 }
 
+// MarkerTime returns the admission time in an admission marker
+// "A:<unix ms>" or "P:<unix ms>", stamped by the store's clock.
+func MarkerTime(marker string) (time.Time, error) {
+	_, ms, ok := strings.Cut(marker, ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return time.Time{}, fmt.Errorf("admission marker %q: no time", marker)
+	}
+	return time.UnixMilli(n), nil
+}
+
 // Store is the admission state (Redis).
 type Store interface {
-	Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (Outcome, string, error)
+	// Admit decides by the store's own clock (Redis TIME); the marker of an
+	// admission is "A:<unix ms>" (see MarkerTime).
+	Admit(ctx context.Context, email string, grace time.Duration) (Outcome, string, error)
 	Settle(ctx context.Context, email, marker string, published bool) error
 	Status(ctx context.Context, email string) (Status, bool, error)
 	SoldOut(ctx context.Context) (bool, error)
@@ -133,8 +147,7 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	default:
 		return ErrBusy
 	}
-	now := s.now()
-	outcome, marker, err := s.store.Admit(ctx, email, now, s.cfg.Grace)
+	outcome, marker, err := s.store.Admit(ctx, email, s.cfg.Grace)
 	if err != nil {
 		return fmt.Errorf("admit: %w: %w", ErrUnavailable, err)
 	}
@@ -159,7 +172,11 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	}
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
-	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: now}
+	appliedAt, err := MarkerTime(marker)
+	if err != nil {
+		appliedAt = s.now()
+	}
+	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: appliedAt}
 	if err := s.announce.Announce(pubCtx, app); err != nil {
 		// Not acknowledged: undo the marker so the participant can retry. If
 		// the undo fails too, the grace period lets a retry take it over.
