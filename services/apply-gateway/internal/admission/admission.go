@@ -106,6 +106,10 @@ type Config struct {
 	PublishTimeout time.Duration
 	// MaxInFlight bounds concurrent applications; beyond it callers get ErrBusy.
 	MaxInFlight int
+	// ClockSkew shifts this replica's own clock (chaos tests only). The
+	// decisions that depend on time use the store's clock, so it only moves
+	// the fallback admission time of a marker without one.
+	ClockSkew time.Duration
 }
 
 // Service admits applications.
@@ -130,7 +134,11 @@ func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Servi
 	if cfg.MaxInFlight <= 0 {
 		return nil, errors.New("admission: max in flight must be positive")
 	}
-	return &Service{cfg: cfg, store: st, announce: an, newID: newID, now: time.Now,
+	now := time.Now
+	if cfg.ClockSkew != 0 {
+		now = func() time.Time { return time.Now().Add(cfg.ClockSkew) }
+	}
+	return &Service{cfg: cfg, store: st, announce: an, newID: newID, now: now,
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
