@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/kafkapub"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/ports/consumer"
@@ -135,5 +138,48 @@ func TestOlderCopyOfRedisIsDetected(t *testing.T) {
 	remaining, _ := e.rdb.Get(ctx, k.Remaining).Int()
 	if winners != 5 || remaining != 0 {
 		t.Fatalf("redis winners/remaining = %d/%d, want 5/0", winners, remaining)
+	}
+}
+
+// TestTwoConsumersStayExact runs two members of one consumer group, each
+// its own decision service, on an applications topic of 1 and of 4
+// partitions, and makes Redis lose the event while they decide: winners are
+// exactly the stock, ranks 1..stock, Redis agrees with MySQL. With one
+// partition one member owns nothing and must decide and rebuild nothing.
+func TestTwoConsumersStayExact(t *testing.T) {
+	for _, partitions := range []int32{1, 4} {
+		t.Run(fmt.Sprintf("%d partitions", partitions), func(t *testing.T) {
+			const applicants, stock = 300, 120
+			e := newEnvPartitions(t, partitions)
+			e.setStock(stock)
+			groupID := testinfra.UniqueName("g-")
+			ctx := e.runGroup(groupID, e.handler)
+			e.runGroup(groupID, e.replica(nil))
+			k := redisx.KeysFor(e.eventID)
+			for i := 0; i < applicants; i++ {
+				m := e.application(fmt.Sprintf("s%03d@example.com", i), 0)
+				if err := e.producer.Publish(ctx, kafka.Message{Topic: e.appsTopic, Key: string(m.Key), Value: m.Value}); err != nil {
+					t.Fatal(err)
+				}
+				if i == applicants/3 {
+					if err := e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.SoldOut, k.State).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			deadline := time.Now().Add(2 * time.Minute)
+			for len(e.rows()) < applicants {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d applications decided", len(e.rows()), applicants)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			checkExactlyWinners(t, e.rows(), stock, applicants)
+			winners, _ := e.rdb.Get(ctx, k.Winners).Int()
+			losers, _ := e.rdb.Get(ctx, k.Losers).Int()
+			if winners != stock || losers != applicants-stock {
+				t.Fatalf("redis winners/losers = %d/%d, want %d/%d", winners, losers, stock, applicants-stock)
+			}
+		})
 	}
 }
