@@ -51,13 +51,14 @@ func twoConsumerRebuild(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	return r, err
 }
 
-// partialRollback takes a DUMP of the event's keys (all but state) a
-// quarter into the herd and restores it at half-time: Redis is back to an
+// partialRollback takes a DUMP of the event's keys (all but state) an
+// eighth into the herd and restores it at half-time (the stock does not
+// sell out before, so the copy is well behind): Redis is back to an
 // older copy (a failover to a lagging replica) while the state key says it
 // is loaded. The watermark must notice, and the fenced rebuild repair it.
 func partialRollback(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	n := z.n(1500, 400)
-	r, err := NewRun(ctx, s, "partial-rollback", n, int64(n/3), Options{
+	r, err := NewRun(ctx, s, "partial-rollback", n, int64(n*2/3), Options{
 		// Markers set after the copy was taken are gone with it: a retry is admitted again.
 		AllowReaccept: true,
 	})
@@ -67,7 +68,7 @@ func partialRollback(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	spread := z.d(9*time.Second, 5*time.Second)
 	err = r.Fire(ctx, HerdSpec{Phase: "herd", Order: r.Repeats(1, 2), Concurrency: 128, Spread: spread},
 		func(ctx context.Context, p *Progress) error {
-			if err := p.WaitElapsed(ctx, spread/4); err != nil {
+			if err := p.WaitElapsed(ctx, spread/8); err != nil {
 				return err
 			}
 			copyOf, err := s.DumpEventKeys(ctx)

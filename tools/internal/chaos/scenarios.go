@@ -58,7 +58,7 @@ func Scenarios() []Scenario {
 		{"stock-surplus", "stock larger than the number of participants", edgeStock("stock-surplus", -100)},
 		{"stock-change", "admin raises the stock twice (once while sold out) and lowers it during the herd", stockChange},
 		{"two-consumer-rebuild", "the event's Redis keys deleted three times mid-herd with both stock-consumers running", twoConsumerRebuild},
-		{"partial-rollback", "an older DUMP of the event's keys restored mid-herd, state key kept (a lagging replica took over)", partialRollback},
+		{"partial-rollback", "a DUMP of the event's keys from ⅛ of the herd restored at ½, state key kept (a lagging replica took over)", partialRollback},
 		{"consumer-rebalance", "a second stock-consumer joins mid-herd, the first leaves, then rejoins: the partition moves mid-batch", consumerRebalance},
 		{"gateway-clock-skew", "apply-gateway-1's clock 2 h ahead; the window opens 3-4 s into the herd", gatewayClockSkew},
 	}
