@@ -26,6 +26,8 @@ type State interface {
 	// BeginRebuild drops the state and decisions for a rebuild under epoch;
 	// false means a rebuild under this or a newer epoch is already on.
 	BeginRebuild(ctx context.Context, eventID string, epoch int64) (bool, error)
+	// RebuildInProgress reports whether another rebuild holds a live lease.
+	RebuildInProgress(ctx context.Context, eventID string) (bool, error)
 	RestoreDecisions(ctx context.Context, eventID string, ds []Decision) error
 	// RestoreCounters finishes the rebuild under epoch; false means a newer
 	// rebuild started meanwhile.
@@ -249,8 +251,29 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 // flight and refuses every batch decided before it; then it drops the state
 // and decisions in Redis, writes the persisted decisions back page by page,
 // and finally the counters and the epoch (which mark the state loaded). A
-// rebuild that a newer one overtook leaves the work to it.
+// rebuild that a newer one overtook leaves the work to it. While another
+// replica's rebuild holds its lease, this one waits for it instead of
+// overtaking it (two deciding replicas would otherwise keep restarting
+// each other's rebuild of a large event); the caller then decides again,
+// and rebuilds itself if that rebuild died unfinished.
 func (s *Service) rebuild(ctx context.Context, eventID string) error {
+	for waited := false; ; waited = true {
+		busy, err := s.state.RebuildInProgress(ctx, eventID)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", eventID, err)
+		}
+		if !busy && waited {
+			return nil
+		}
+		if !busy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	start := time.Now()
 	epoch, err := s.repo.FenceRebuild(ctx, eventID)
 	if err != nil {

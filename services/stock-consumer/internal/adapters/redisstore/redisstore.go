@@ -87,12 +87,15 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	return out, nil
 }
 
+// rebuildLease is how long a rebuild marker lives without a page written.
+const rebuildLease = 15 * time.Second
+
 // BeginRebuild starts rebuilding the event under epoch: it drops the state
 // and the decisions, unless a rebuild under this or a newer epoch started
 // already (then it reports false and the caller leaves the rebuild to it).
 func (d *Decider) BeginRebuild(ctx context.Context, eventID string, epoch int64) (bool, error) {
 	k := redisx.KeysFor(eventID)
-	n, err := d.begin.Run(ctx, d.rdb, []string{k.State, k.Decisions, k.DecidedAt, k.Epoch, k.Rebuild}, epoch).Int()
+	n, err := d.begin.Run(ctx, d.rdb, []string{k.State, k.Decisions, k.DecidedAt, k.Epoch, k.Rebuild}, epoch, rebuildLease.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("begin rebuild of %s: %w", eventID, err)
 	}
@@ -115,6 +118,8 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 		}
 	}
 	pipe := d.rdb.Pipeline()
+	// Renew the lease of the rebuild in progress: it is alive.
+	pipe.PExpire(ctx, k.Rebuild, rebuildLease)
 	pipe.HSet(ctx, k.Decisions, dec...)
 	if len(at) > 0 {
 		pipe.HSet(ctx, k.DecidedAt, at...)
@@ -137,6 +142,16 @@ func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decisio
 	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt), epoch).Int()
 	if err != nil {
 		return false, fmt.Errorf("restore counters of %s: %w", eventID, err)
+	}
+	return n == 1, nil
+}
+
+// RebuildInProgress reports whether a rebuild of the event holds a live
+// lease (started, and writing pages within the lease).
+func (d *Decider) RebuildInProgress(ctx context.Context, eventID string) (bool, error) {
+	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).Rebuild).Result()
+	if err != nil {
+		return false, fmt.Errorf("check rebuild of %s: %w", eventID, err)
 	}
 	return n == 1, nil
 }
