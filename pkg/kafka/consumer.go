@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -114,6 +115,10 @@ type Group struct {
 	dlq     *Producer
 	log     *slog.Logger
 	metrics *groupMetrics
+	// claims is this member's current assignment (topic → partitions),
+	// set when a generation starts and cleared when it ends.
+	claimsMu sync.Mutex
+	claims   map[string][]int32
 }
 
 type groupMetrics struct {
@@ -237,10 +242,36 @@ func (g *Group) Run(ctx context.Context) error {
 // Ping reports whether a broker answers a metadata request.
 func (g *Group) Ping(ctx context.Context) error { return pingClient(ctx, g.client) }
 
+// Owns reports whether this member has at least one partition of topic
+// assigned in the current generation of the group. A member without any
+// (more members than partitions, or between two generations) must not act
+// on the topic's behalf.
+func (g *Group) Owns(topic string) bool {
+	g.claimsMu.Lock()
+	defer g.claimsMu.Unlock()
+	return len(g.claims[topic]) > 0
+}
+
+func (g *Group) setClaims(claims map[string][]int32) {
+	g.claimsMu.Lock()
+	defer g.claimsMu.Unlock()
+	g.claims = claims
+}
+
 type claimHandler struct{ g *Group }
 
-func (h *claimHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (h *claimHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+// Setup records the generation's assignment (sarama calls it before any
+// ConsumeClaim of the generation); Cleanup forgets it once every
+// ConsumeClaim returned.
+func (h *claimHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.g.setClaims(sess.Claims())
+	return nil
+}
+
+func (h *claimHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.g.setClaims(nil)
+	return nil
+}
 
 // ConsumeClaim collects whatever is already buffered into one batch, so a
 // busy partition is handled in large batches and a quiet one without delay.

@@ -55,8 +55,8 @@ var instances = []struct {
 }{
 	{"auth", []int{8081, 8082}},
 	{"apply-gateway", []int{8083, 8084}},
-	{"stock-consumer", []int{8085}},
-	{"notifier", []int{8086}},
+	{"stock-consumer", []int{8085, 8087}},
+	{"notifier", []int{8086, 8088}},
 }
 
 // Component is one process of the local stack, recorded in

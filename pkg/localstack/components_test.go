@@ -20,7 +20,8 @@ func TestTopology(t *testing.T) {
 		}
 	}
 	want := []string{"redis", "mariadb", "kafka", "mailpit", "nginx",
-		"auth-1", "auth-2", "apply-gateway-1", "apply-gateway-2", "stock-consumer-1", "notifier-1"}
+		"auth-1", "auth-2", "apply-gateway-1", "apply-gateway-2", "stock-consumer-1", "stock-consumer-2",
+		"notifier-1", "notifier-2"}
 	if len(names) != len(want) {
 		t.Fatalf("components %v, want %v", names, want)
 	}

@@ -44,6 +44,13 @@ type EventKeys struct {
 	// "<version>:<new total>:<previous total>", with a TTL. While it exists
 	// remaining counts the smaller of both totals and other stock changes wait.
 	StockPending string
+	// Epoch is the rebuild epoch the state was restored under (a copy of
+	// MySQL's events.epoch). decide.lua returns it with every batch, and the
+	// batch's MySQL insert is refused when MySQL's epoch moved on since.
+	Epoch string
+	// Rebuild is the epoch of the rebuild in progress, if any; only that
+	// rebuild may finish (restore.lua), so an older one never overwrites it.
+	Rebuild string
 }
 
 // KeysFor returns the keys of eventID.
@@ -64,5 +71,7 @@ func KeysFor(eventID string) EventKeys {
 
 		StockVersion: p + "stock:version",
 		StockPending: p + "stock:pending",
+		Epoch:        p + "epoch",
+		Rebuild:      p + "rebuild",
 	}
 }

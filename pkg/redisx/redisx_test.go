@@ -40,7 +40,7 @@ func TestScriptRoundTripSurvivesScriptFlush(t *testing.T) {
 func TestKeysShareOneHashSlot(t *testing.T) {
 	t.Parallel()
 	k := redisx.KeysFor("ev1")
-	for _, key := range []string{k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled} {
+	for _, key := range []string{k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled, k.Epoch, k.Rebuild} {
 		if want := "farewell:{ev1}:"; len(key) <= len(want) || key[:len(want)] != want {
 			t.Fatalf("key %q lacks the {event} hash tag", key)
 		}

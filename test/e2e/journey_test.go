@@ -82,24 +82,30 @@ func (s *stack) codeFromEmail(t *testing.T, addr string, n int) string {
 	return m[1]
 }
 
-// pauseConsumer stops stock-consumer (SIGSTOP) so PENDING can be observed;
-// the returned function resumes it.
+// pauseConsumer stops every stock-consumer (SIGSTOP) so PENDING can be
+// observed; the returned function resumes them.
 func (s *stack) pauseConsumer(t *testing.T) func() {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(s.envFile), "pids", "stock-consumer-1.pid"))
-	if err != nil {
-		t.Logf("stock-consumer pid not found (%v): PENDING may already be decided", err)
-		return func() {}
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("pause stock-consumer: %v", err)
+	var pids []int
+	for _, c := range localstack.InstancesOf("stock-consumer") {
+		raw, err := os.ReadFile(filepath.Join(filepath.Dir(s.envFile), "pids", c.Name+".pid"))
+		if err != nil {
+			t.Logf("%s pid not found (%v): PENDING may already be decided", c.Name, err)
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("pause %s: %v", c.Name, err)
+		}
+		pids = append(pids, pid)
 	}
 	resumed := false
 	resume := func() {
 		if !resumed {
 			resumed = true
-			_ = syscall.Kill(pid, syscall.SIGCONT)
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
 		}
 	}
 	t.Cleanup(resume)

@@ -74,13 +74,13 @@ func main() {
 	flag.Float64Var(&o.invalid, "invalid", 0, "herd and limit: extra requests with broken tokens, as a share of participants")
 	flag.StringVar(&o.baseURL, "url", localstack.NginxURL, "public entry (nginx)")
 	flag.StringVar(&o.mailpitURL, "mailpit", localstack.MailpitURL, "Mailpit HTTP API")
-	flag.StringVar(&o.consumerMetrics, "consumer-metrics", "http://127.0.0.1:8085/metrics", "stock-consumer's Prometheus endpoint")
+	flag.StringVar(&o.consumerMetrics, "consumer-metrics", "http://127.0.0.1:8085/metrics,http://127.0.0.1:8087/metrics", "stock-consumers' Prometheus endpoints, comma-separated (summed)")
 	flag.StringVar(&o.envFile, "env", "", "stack environment file (default: the nearest .run/farewell.env)")
 	flag.StringVar(&o.bareAddr, "bare-addr", benchbare.DefaultAddr, "where the in-process bare handler listens (nginx's bench_bare upstream)")
 	flag.StringVar(&o.report, "report", "docs/benchmarks.md", "report to write, relative to the repository root ('' = none)")
 	flag.StringVar(&o.chartsDir, "charts", "docs/bench", "directory of the PNG charts, relative to the repository root")
 	flag.StringVar(&o.outDir, "out", ".run/bench", "raw results and profiles, relative to the repository root")
-	flag.StringVar(&o.profile, "profile", "herd:apply-gateway-1=http://127.0.0.1:8083,drain:stock-consumer-1=http://127.0.0.1:8085",
+	flag.StringVar(&o.profile, "profile", "herd:apply-gateway-1=http://127.0.0.1:8083,drain:stock-consumer-1=http://127.0.0.1:8085,drain:stock-consumer-2=http://127.0.0.1:8087",
 		"scenario:instance=URL of services to profile (CPU, and heap halfway) when their /debug/pprof answers (FAREWELL_PPROF=true)")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 8, "length of the CPU profiles")
 	flag.DurationVar(&o.settle, "settle", time.Minute, "wait at most this long for the decisions after the last answer")

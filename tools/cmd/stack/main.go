@@ -16,7 +16,7 @@
 //
 // Ports are fixed (DESIGN.md, pkg/localstack): nginx 8080, Redis 6379,
 // MariaDB 3306, Kafka 9092 (controller 9093), Mailpit SMTP 1025 / UI 8025,
-// services 8081-8086. Environment: FAREWELL_READY_TIMEOUT (seconds, default
+// services 8081-8088. Environment: FAREWELL_READY_TIMEOUT (seconds, default
 // 90), FAREWELL_KAFKA_VERSION (default 4.4.0, falling back to 4.3.1).
 //
 // Commands that start or stop components hold the stack lock

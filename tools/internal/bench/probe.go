@@ -16,7 +16,9 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 )
 
-// Metrics scrapes a service's Prometheus text endpoint.
+// Metrics scrapes a service's Prometheus text endpoints: URL may list
+// several, comma-separated (every instance of the service), and their
+// figures are summed.
 type Metrics struct {
 	URL  string
 	HTTP *http.Client
@@ -32,9 +34,36 @@ type ConsumerFigures struct {
 	Batches, BatchMessages, BatchSeconds float64
 }
 
-// Consumer reads lag of topic and the decision counter.
+// Consumer reads lag of topic and the decision counter, summed over every
+// instance that answers (an error only when none does). A member that lost
+// its partition keeps reporting its last lag until it gets one again.
 func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL, nil)
+	var sum ConsumerFigures
+	var firstErr error
+	answered := false
+	for _, u := range strings.Split(m.URL, ",") {
+		f, err := m.consumerAt(ctx, strings.TrimSpace(u), topic)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		answered = true
+		sum.Lag += f.Lag
+		sum.Decisions += f.Decisions
+		sum.Batches += f.Batches
+		sum.BatchMessages += f.BatchMessages
+		sum.BatchSeconds += f.BatchSeconds
+	}
+	if !answered {
+		return ConsumerFigures{}, firstErr
+	}
+	return sum, nil
+}
+
+func (m *Metrics) consumerAt(ctx context.Context, endpoint, topic string) (ConsumerFigures, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return ConsumerFigures{}, err
 	}
@@ -44,7 +73,7 @@ func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return ConsumerFigures{}, fmt.Errorf("%s: %s", m.URL, resp.Status)
+		return ConsumerFigures{}, fmt.Errorf("%s: %s", endpoint, resp.Status)
 	}
 	var f ConsumerFigures
 	topicLabel := `topic="` + topic + `"`

@@ -169,9 +169,17 @@ func (r *Run) Fire(ctx context.Context, spec HerdSpec, fault Fault) error {
 			faultErr = fault(ctx, p)
 		}
 	}()
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		r.sampleDuring(sampleCtx, 250*time.Millisecond)
+	}()
 	wg.Wait()
 	herdTime := time.Since(p.start)
 	<-faultDone
+	stopSampling()
+	<-sampled
 	r.mu.Lock()
 	for _, a := range results {
 		if !a.Start.IsZero() {

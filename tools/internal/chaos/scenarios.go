@@ -40,11 +40,11 @@ type Scenario struct {
 func Scenarios() []Scenario {
 	return []Scenario{
 		{"dup-storm", "participants apply 1-5 times concurrently; S = participants/4", dupStorm},
-		{"consumer-crash", "kill -9 stock-consumer mid-herd, restart it", consumerCrash},
-		{"consumer-fault-after-decide", "stock-consumer exits between the Redis decision and the MySQL insert", consumerFault("after-decide")},
+		{"consumer-crash", "kill -9 both stock-consumers mid-herd, restart them", consumerCrash},
+		{"consumer-fault-after-decide", "the only stock-consumer left exits between the Redis decision and the MySQL insert", consumerFault("after-decide")},
 		{"consumer-fault-after-persist", "stock-consumer exits between the MySQL insert and publishing decisions", consumerFault("after-persist")},
 		{"consumer-fault-after-publish", "stock-consumer exits after publishing, before the offset commit", consumerFault("after-publish")},
-		{"notifier-crash", "kill -9 notifier while it sends the result emails, restart it", notifierCrash},
+		{"notifier-crash", "kill -9 both notifiers while they send the result emails, restart them", notifierCrash},
 		{"smtp-outage", "SMTP server (Mailpit) down for 8 s while result emails go out: temporary failures", smtpOutage},
 		{"smtp-refusal", "SMTP refuses 25% of RCPTs with 451 and every address with '=' with 550 (permanent)", smtpRefusal},
 		{"broker-outage", "Kafka stopped (SIGTERM) mid-herd for ~6 s, restarted as make infra does", brokerOutage},
@@ -57,6 +57,10 @@ func Scenarios() []Scenario {
 		{"stock-one", "stock 1 under a herd with duplicates", edgeStock("stock-one", 1)},
 		{"stock-surplus", "stock larger than the number of participants", edgeStock("stock-surplus", -100)},
 		{"stock-change", "admin raises the stock twice (once while sold out) and lowers it during the herd", stockChange},
+		{"two-consumer-rebuild", "the event's Redis keys deleted three times mid-herd with both stock-consumers running", twoConsumerRebuild},
+		{"partial-rollback", "a DUMP of the event's keys from ⅛ of the herd restored at ½, state key kept (a lagging replica took over)", partialRollback},
+		{"consumer-rebalance", "a second stock-consumer joins mid-herd, the first leaves, then rejoins: the partition moves mid-batch", consumerRebalance},
+		{"gateway-clock-skew", "apply-gateway-1's clock 2 h ahead; the window opens 3-4 s into the herd", gatewayClockSkew},
 	}
 }
 
@@ -66,6 +70,7 @@ var Groups = map[string][]string{
 	"notifier":        {"notifier-crash", "smtp-outage", "smtp-refusal"},
 	"redis":           {"redis-restart", "redis-flush", "redis-flush-admin"},
 	"edge-stocks":     {"stock-zero", "stock-one", "stock-surplus", "stock-change"},
+	"scaled":          {"two-consumer-rebuild", "partial-rollback", "consumer-rebalance", "gateway-clock-skew"},
 	"reduced":         {"dup-storm", "consumer-crash", "gateway-replica-loss"},
 }
 
@@ -146,15 +151,15 @@ func consumerCrash(ctx context.Context, s *Stack, z Size) (*Run, error) {
 			if err := p.WaitElapsed(ctx, spread/4); err != nil {
 				return err
 			}
-			if err := s.KillService("stock-consumer-1"); err != nil {
+			if err := s.KillAll("stock-consumer"); err != nil {
 				return err
 			}
-			r.Event("stock-consumer killed at %d/%d answers", p.Done(), p.Total())
+			r.Event("every stock-consumer killed at %d/%d answers", p.Done(), p.Total())
 			if err := sleep(ctx, time.Second); err != nil {
 				return err
 			}
 			r.FaultUndone()
-			return s.RestartService(ctx, "stock-consumer-1")
+			return s.RestartAll(ctx, "stock-consumer")
 		})
 }
 
@@ -167,9 +172,13 @@ func consumerFault(point string) func(ctx context.Context, s *Stack, z Size) (*R
 		if err != nil {
 			return nil, err
 		}
-		// A graceful stop leaves the group at once, so the faulty one takes over quickly.
-		if _, err := s.Signal("stock-consumer-1", syscall.SIGTERM, 25*time.Second); err != nil {
-			return r, err
+		// A graceful stop leaves the group at once, so the faulty one takes
+		// over quickly; the others stay stopped until it exited, so it is
+		// the one that owns the partition.
+		for _, name := range instanceNames("stock-consumer") {
+			if _, err := s.Signal(name, syscall.SIGTERM, 25*time.Second); err != nil {
+				return r, err
+			}
 		}
 		pid, exited, err := s.StartService("stock-consumer-1", map[string]string{"FAREWELL_FAULT_POINT": point})
 		if err != nil {
@@ -204,7 +213,7 @@ func consumerFault(point string) func(ctx context.Context, s *Stack, z Size) (*R
 				s.faulty = 0
 				s.mu.Unlock()
 				r.FaultUndone()
-				return s.RestartService(ctx, "stock-consumer-1")
+				return s.RestartAll(ctx, "stock-consumer")
 			})
 	}
 }
@@ -241,14 +250,14 @@ func notifierCrash(ctx context.Context, s *Stack, z Size) (*Run, error) {
 			if err := r.waitMails(ctx, n/8, 60*time.Second); err != nil {
 				return err
 			}
-			if err := s.KillService("notifier-1"); err != nil {
+			if err := s.KillAll("notifier"); err != nil {
 				return err
 			}
 			if err := sleep(ctx, 2*time.Second); err != nil {
 				return err
 			}
 			r.FaultUndone()
-			return s.RestartService(ctx, "notifier-1")
+			return s.RestartAll(ctx, "notifier")
 		})
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 // row is one applications row in MySQL.
@@ -140,10 +142,26 @@ func filterGroup(lags []Lag, group string) []Lag {
 	return out
 }
 
-// consumerRebuilds reads farewell_redis_rebuilds_total from stock-consumer's
-// metrics (-1 when unavailable).
+// consumerRebuilds sums farewell_redis_rebuilds_total over every
+// stock-consumer instance's metrics (-1 when none answers). A restarted
+// instance starts again from 0, so compare only across a fault-free span.
 func (s *Stack) consumerRebuilds(ctx context.Context) float64 {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+componentNamed("stock-consumer-1").Addr()+"/metrics", nil)
+	total, answered := 0.0, false
+	for _, c := range localstack.InstancesOf("stock-consumer") {
+		if v := s.metric(ctx, c, "farewell_redis_rebuilds_total"); v >= 0 {
+			total += v
+			answered = true
+		}
+	}
+	if !answered {
+		return -1
+	}
+	return total
+}
+
+// metric reads one unlabelled metric from a component's /metrics (-1 when unavailable).
+func (s *Stack) metric(ctx context.Context, c localstack.Component, name string) float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.Addr()+"/metrics", nil)
 	if err != nil {
 		return -1
 	}
@@ -156,8 +174,8 @@ func (s *Stack) consumerRebuilds(ctx context.Context) float64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "farewell_redis_rebuilds_total ") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, "farewell_redis_rebuilds_total")), 64)
+		if strings.HasPrefix(line, name+" ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(line, name)), 64)
 			if err == nil {
 				return v
 			}

@@ -238,6 +238,38 @@ func (s *Stack) waitExit(pid int, d time.Duration) bool {
 	return false
 }
 
+// instanceNames returns the names of every instance of service
+// ("stock-consumer-1", "stock-consumer-2").
+func instanceNames(service string) []string {
+	var out []string
+	for _, c := range localstack.InstancesOf(service) {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// KillAll kill -9s every instance of service and waits until they are gone.
+func (s *Stack) KillAll(service string) error {
+	var errs []error
+	for _, name := range instanceNames(service) {
+		errs = append(errs, s.KillService(name))
+	}
+	return errors.Join(errs...)
+}
+
+// RestartAll starts every stopped instance of service and waits until they are ready.
+func (s *Stack) RestartAll(ctx context.Context, service string) error {
+	for _, name := range instanceNames(service) {
+		if s.runningPid(name) != 0 {
+			continue
+		}
+		if _, _, err := s.StartService(name, nil); err != nil {
+			return err
+		}
+	}
+	return s.WaitReady(ctx, 90*time.Second, instanceNames(service)...)
+}
+
 // KillService kill -9s a service instance and waits until it is gone.
 func (s *Stack) KillService(name string) error {
 	_, err := s.Signal(name, syscall.SIGKILL, 10*time.Second)

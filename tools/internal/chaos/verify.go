@@ -500,3 +500,54 @@ func (r *Run) checkStatusSample(ctx context.Context, sn snapshot, acc answers) {
 		r.Violationf("status API disagrees with decisions: %s", examples(bad))
 	}
 }
+
+// sampleInvariants checks, while a herd runs, what must hold at every
+// moment and not only once everything settled: MySQL never holds more
+// winners than the stock, no rank is stored twice, no rank is above the
+// stock. (Redis and MySQL agree only once the herd settled: Redis decides
+// before MySQL inserts, and the faults of some scenarios make Redis lose
+// what the fence then repairs.) It returns the violations it saw.
+func (r *Run) sampleInvariants(ctx context.Context) []string {
+	var winners, distinct, maxRank, total int64
+	err := r.S.DB.QueryRowContext(ctx,
+		"SELECT COUNT(*), COUNT(DISTINCT `rank`), COALESCE(MAX(`rank`), 0) FROM applications WHERE event_id = ? AND status = 'SUCCESS'",
+		r.S.EventID).Scan(&winners, &distinct, &maxRank)
+	if err != nil {
+		return nil // MySQL may be the fault of this scenario
+	}
+	if err := r.S.DB.QueryRowContext(ctx, "SELECT total_stock FROM events WHERE id = ?", r.S.EventID).Scan(&total); err != nil {
+		return nil
+	}
+	var out []string
+	if winners > total {
+		out = append(out, fmt.Sprintf("during the herd: %d SUCCESS rows > total stock %d", winners, total))
+	}
+	if distinct != winners {
+		out = append(out, fmt.Sprintf("during the herd: %d SUCCESS rows hold only %d distinct ranks", winners, distinct))
+	}
+	if maxRank > total {
+		out = append(out, fmt.Sprintf("during the herd: rank %d stored, above the total stock %d", maxRank, total))
+	}
+	return out
+}
+
+// sampleDuring runs sampleInvariants every interval until ctx ends and
+// records each distinct violation once.
+func (r *Run) sampleDuring(ctx context.Context, interval time.Duration) {
+	seen := map[string]bool{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, v := range r.sampleInvariants(ctx) {
+				if !seen[v] {
+					seen[v] = true
+					r.Violationf("%s", v)
+				}
+			}
+		}
+	}
+}

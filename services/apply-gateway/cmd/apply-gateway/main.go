@@ -73,6 +73,7 @@ func run() error {
 	brk := kafkapub.New(producer, cfg.Common.EventID, cfg.Common.Instance, cfg.ApplicationsTopic, cfg.AdminTopic)
 	applier, err := admission.NewService(admission.Config{
 		EventID: cfg.Common.EventID, Grace: cfg.AdmissionGrace, PublishTimeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlight,
+		ClockSkew: cfg.ClockSkew,
 	}, st, brk, uuid.NewString)
 	if err != nil {
 		return err

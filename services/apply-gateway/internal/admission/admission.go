@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -74,9 +75,22 @@ type Application struct {
 	AppliedAt time.Time
 }
 
+// MarkerTime returns the admission time in an admission marker
+// "A:<unix ms>" or "P:<unix ms>", stamped by the store's clock.
+func MarkerTime(marker string) (time.Time, error) {
+	_, ms, ok := strings.Cut(marker, ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return time.Time{}, fmt.Errorf("admission marker %q: no time", marker)
+	}
+	return time.UnixMilli(n), nil
+}
+
 // Store is the admission state (Redis).
 type Store interface {
-	Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (Outcome, string, error)
+	// Admit decides by the store's own clock (Redis TIME); the marker of an
+	// admission is "A:<unix ms>" (see MarkerTime).
+	Admit(ctx context.Context, email string, grace time.Duration) (Outcome, string, error)
 	Settle(ctx context.Context, email, marker string, published bool) error
 	Status(ctx context.Context, email string) (Status, bool, error)
 	SoldOut(ctx context.Context) (bool, error)
@@ -101,6 +115,10 @@ type Config struct {
 	// the same participant to settle before answering ErrInProgress
 	// (default: PublishTimeout plus one second, the settle's own deadline).
 	SettleWait time.Duration
+	// ClockSkew shifts this replica's own clock (chaos tests only). The
+	// decisions that depend on time use the store's clock, so it only moves
+	// the fallback admission time of a marker without one.
+	ClockSkew time.Duration
 }
 
 // settlePoll is how often a waiting apply looks at the earlier admission.
@@ -131,7 +149,11 @@ func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Servi
 	if cfg.SettleWait <= 0 {
 		cfg.SettleWait = cfg.PublishTimeout + time.Second
 	}
-	return &Service{cfg: cfg, store: st, announce: an, newID: newID, now: time.Now,
+	now := time.Now
+	if cfg.ClockSkew != 0 {
+		now = func() time.Time { return time.Now().Add(cfg.ClockSkew) }
+	}
+	return &Service{cfg: cfg, store: st, announce: an, newID: newID, now: now,
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
@@ -148,7 +170,7 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	default:
 		return ErrBusy
 	}
-	now, outcome, marker, err := s.admit(ctx, email)
+	outcome, marker, err := s.admit(ctx, email)
 	if err != nil {
 		return err
 	}
@@ -175,7 +197,11 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 	}
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
-	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: now}
+	appliedAt, err := MarkerTime(marker)
+	if err != nil {
+		appliedAt = s.now()
+	}
+	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: appliedAt}
 	if err := s.announce.Announce(pubCtx, app); err != nil {
 		// Not acknowledged: undo the marker so the participant can retry. If
 		// the undo fails too, the grace period lets a retry take it over.
@@ -196,20 +222,19 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 // for the broker it asks again, for up to SettleWait: that admission either
 // becomes durable (ALREADY_APPLIED) or is undone (this one is admitted), so
 // "already applied" is only said of an application Kafka acknowledged.
-func (s *Service) admit(ctx context.Context, email string) (time.Time, Outcome, string, error) {
+func (s *Service) admit(ctx context.Context, email string) (Outcome, string, error) {
 	deadline := time.Now().Add(s.cfg.SettleWait)
 	for {
-		now := s.now()
-		outcome, marker, err := s.store.Admit(ctx, email, now, s.cfg.Grace)
+		outcome, marker, err := s.store.Admit(ctx, email, s.cfg.Grace)
 		if err != nil {
-			return now, "", "", fmt.Errorf("admit: %w: %w", ErrUnavailable, err)
+			return "", "", fmt.Errorf("admit: %w: %w", ErrUnavailable, err)
 		}
 		if outcome != InFlight || !time.Now().Add(settlePoll).Before(deadline) {
-			return now, outcome, marker, nil
+			return outcome, marker, nil
 		}
 		select {
 		case <-ctx.Done():
-			return now, InFlight, "", nil
+			return InFlight, "", nil
 		case <-time.After(settlePoll):
 		}
 	}

@@ -21,7 +21,7 @@ type fakeStore struct {
 	marker string
 }
 
-func (f *fakeStore) Admit(context.Context, string, time.Time, time.Duration) (Outcome, string, error) {
+func (f *fakeStore) Admit(context.Context, string, time.Duration) (Outcome, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.admits++

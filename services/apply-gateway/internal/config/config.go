@@ -32,6 +32,11 @@ type Config struct {
 	// names the client, as in auth: nginx on the same host by default.
 	// Everyone else is known by the address they connect from.
 	TrustedProxies []string
+	// ClockSkew, for chaos tests only, shifts this replica's own clock as
+	// the admission service sees it (FAREWELL_CLOCK_SKEW, e.g. "2h"). The
+	// window, the grace and admission times come from Redis's clock, so it
+	// must change nothing; chaos "gateway-clock-skew" shows it.
+	ClockSkew time.Duration
 }
 
 // MinAdminKeyBytes is the shortest admin key accepted.
@@ -52,6 +57,7 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		KafkaLinger:       e.Duration("FAREWELL_KAFKA_LINGER", 2*time.Millisecond),
 		MaxBodyBytes:      int64(e.Int("FAREWELL_MAX_BODY_BYTES", 16<<10)),
 		TrustedProxies:    e.List("FAREWELL_TRUSTED_PROXIES", []string{"127.0.0.1", "::1"}),
+		ClockSkew:         e.Duration("FAREWELL_CLOCK_SKEW", 0),
 	}
 	e.Record(c.Validate())
 	if err := e.Err(); err != nil {

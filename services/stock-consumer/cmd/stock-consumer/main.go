@@ -73,8 +73,13 @@ func run() error {
 		return err
 	}
 
+	// The group needs the handler and the handler the service, so the
+	// service asks the group for its assignment through this variable, set
+	// below before the state watcher starts.
+	var group *kafka.Group
+	owns := func() bool { return group.Owns(cfg.ApplicationsTopic) }
 	decisions, err := decision.NewService(decider, repo, kafkapub.New(producer, cfg.DecisionsTopic), decision.Options{
-		Fault: faultHook(cfg.FaultPoint, log),
+		Fault: faultHook(cfg.FaultPoint, log), OwnsPartitions: owns,
 	}, log, rt.Registry())
 	if err != nil {
 		return err
@@ -83,12 +88,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	// Redis may have lost the event while we were down: rebuild before consuming.
-	if err := decisions.EnsureState(rt.StartupContext(), cfg.Common.EventID); err != nil {
-		return err
-	}
+	// No rebuild at start-up: only a replica with partitions of the
+	// applications topic rebuilds (its watcher, within a second of the
+	// assignment, or its first batch), fenced by the epoch in MySQL.
 	topics := []string{cfg.ApplicationsTopic, cfg.AdminTopic}
-	group, err := rt.Consume(kafka.GroupConfig{GroupID: cfg.GroupID, Topics: topics, MaxBatch: cfg.MaxBatch, MaxAttempts: cfg.MaxAttempts}, handler, producer)
+	group, err = rt.Consume(kafka.GroupConfig{GroupID: cfg.GroupID, Topics: topics, MaxBatch: cfg.MaxBatch, MaxAttempts: cfg.MaxAttempts}, handler, producer)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,35 @@ const (
 	Failure Status = "FAILURE"
 )
 
-// ErrNeedsRebuild means Redis lost the event's counters; they must be
-// restored from MySQL before deciding.
-var ErrNeedsRebuild = errors.New("event state missing in redis")
+// ErrNeedsRebuild means Redis lost the event's state, or part of it (its
+// counters are behind MySQL's watermark), or it was restored under an older
+// epoch: it must be rebuilt from MySQL before deciding.
+var ErrNeedsRebuild = errors.New("event state missing or behind in redis")
+
+// ErrFenced means a rebuild took a new epoch after the batch was decided:
+// its decisions may be missing from the rebuilt state, so it is not
+// persisted and is decided again.
+var ErrFenced = errors.New("batch decided under an older rebuild epoch")
+
+// ErrStateBehind means the batch's decisions contradict MySQL (a stored
+// decision differs, or a rank is taken): Redis decided on a view older than
+// the source of truth. The state is rebuilt and the batch decided again.
+var ErrStateBehind = errors.New("redis decided on a view older than mysql")
+
+// Watermark is what MySQL holds of an event, read before every batch: the
+// rebuild epoch, and how many decisions and winners are persisted. Redis's
+// counters can only be at or above it; below it, Redis lost something.
+type Watermark struct {
+	Epoch   int64
+	Decided int64
+	Winners int64
+}
+
+// Decided is a batch decided in Redis, with the epoch it was decided under.
+type Decided struct {
+	Epoch     int64
+	Decisions []Decision
+}
 
 // ErrUnavailable marks a failure of a server being down (Redis, MySQL or
 // Kafka not answering, failing over or overloaded); the adapters wrap such

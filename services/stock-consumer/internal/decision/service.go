@@ -24,18 +24,34 @@ type EventSettings struct {
 
 // State decides applications atomically in the live state (Redis).
 type State interface {
-	// Decide returns ErrNeedsRebuild when the event has no live counters.
-	Decide(ctx context.Context, eventID string, apps []Application, now time.Time) ([]Decision, error)
+	// Decide returns ErrNeedsRebuild when the event's state is missing,
+	// restored under an older epoch than persisted's, or behind it.
+	Decide(ctx context.Context, eventID string, apps []Application, persisted Watermark) (Decided, error)
+	// BeginRebuild drops the state and decisions for a rebuild under epoch;
+	// false means a rebuild under this or a newer epoch is already on.
+	BeginRebuild(ctx context.Context, eventID string, epoch int64) (bool, error)
+	// RebuildInProgress reports whether another rebuild holds a live lease.
+	RebuildInProgress(ctx context.Context, eventID string) (bool, error)
 	RestoreDecisions(ctx context.Context, eventID string, ds []Decision) error
-	RestoreCounters(ctx context.Context, eventID string, s EventSettings, winners, losers int64) (bool, error)
+	// RestoreCounters finishes the rebuild under epoch; false means a newer
+	// rebuild started meanwhile.
+	RestoreCounters(ctx context.Context, eventID string, s EventSettings, winners, losers, epoch int64) (bool, error)
 	Remaining(ctx context.Context, eventID string) (int64, error)
-	NeedsRestore(ctx context.Context, eventID string) (bool, error)
-	Stranded(ctx context.Context, eventID string, cutoff time.Time, limit int) ([]Application, error)
+	NeedsRestore(ctx context.Context, eventID string, persisted Watermark) (bool, error)
+	// Stranded returns admissions never settled and older than olderThan by
+	// the live state's clock.
+	Stranded(ctx context.Context, eventID string, olderThan time.Duration, limit int) ([]Application, error)
 }
 
 // Repository persists decisions and admin changes (MySQL, the source of truth).
 type Repository interface {
-	SaveDecisions(ctx context.Context, ds []Decision) error
+	// SaveDecisions persists one event's decisions made under epoch, or
+	// refuses them with ErrFenced or ErrStateBehind.
+	SaveDecisions(ctx context.Context, epoch int64, ds []Decision) error
+	Watermark(ctx context.Context, eventID string) (Watermark, error)
+	// FenceRebuild takes the next rebuild epoch of the event.
+	FenceRebuild(ctx context.Context, eventID string) (int64, error)
+	SetWatermark(ctx context.Context, eventID string, epoch, decided, winners int64) error
 	// SetStock and SetWindow keep the change with the highest version.
 	SetStock(ctx context.Context, eventID string, total, version int64) error
 	SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error
@@ -64,7 +80,17 @@ type Options struct {
 	// a large event is restored in bounded memory (default 5000).
 	RebuildPage int
 	Fault       func(FaultPoint)
+	// OwnsPartitions reports whether this replica has partitions of the
+	// applications topic assigned. A replica without any never decides, so
+	// its state watcher neither rebuilds nor sweeps stranded admissions
+	// (default: always true).
+	OwnsPartitions func() bool
 }
+
+// decideAttempts bounds how often one event's batch is decided again in
+// place after a fence or a rebuild before the error goes back to the
+// consumer loop (which retries the batch later).
+const decideAttempts = 5
 
 // Service runs decide → persist → publish for batches of applications,
 // persists admin changes, and rebuilds the live state from MySQL.
@@ -78,10 +104,10 @@ type Service struct {
 	// fault, when set, is called at each FaultPoint; a test build makes it
 	// crash the process to prove replays converge.
 	fault func(FaultPoint)
-	now   func() time.Time
-	// mu keeps a rebuild from reading MySQL while a batch of this process is
-	// between its Redis decision and its MySQL insert: the snapshot would
-	// miss those winners and the restored counters would oversell.
+	owns  func() bool
+	// mu runs this process's batches, sweeps and rebuilds one at a time.
+	// Correctness across processes does not rest on it but on the epoch
+	// fence in MySQL; it only keeps one process from fencing itself.
 	mu sync.Mutex
 }
 
@@ -89,6 +115,7 @@ type metrics struct {
 	decisions *prometheus.CounterVec
 	remaining *prometheus.GaugeVec
 	rebuilds  prometheus.Counter
+	refused   *prometheus.CounterVec
 	persisted prometheus.Histogram
 }
 
@@ -107,12 +134,16 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "farewell_redis_rebuilds_total", Help: "Times an event's Redis state was rebuilt from MySQL.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_decision_batches_refused_total",
+			Help: "Batches decided in Redis whose MySQL insert was refused and that were decided again: fenced by a rebuild, or Redis behind MySQL.",
+		}, []string{"reason"}),
 		persisted: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "farewell_decision_persist_seconds", Help: "Time to decide, persist and publish one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.persisted} {
+	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.refused, m.persisted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register decision metrics: %w", err)
 		}
@@ -125,7 +156,11 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 	if fault == nil {
 		fault = func(FaultPoint) {}
 	}
-	return &Service{state: st, repo: r, announce: a, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, now: time.Now}, nil
+	owns := opts.OwnsPartitions
+	if owns == nil {
+		owns = func() bool { return true }
+	}
+	return &Service{state: st, repo: r, announce: a, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, owns: owns}, nil
 }
 
 // DecideApplications decides a batch of applications in log order, one
@@ -158,22 +193,53 @@ func (s *Service) SetWindow(ctx context.Context, eventID string, opensAt, closes
 }
 
 // decideEvent runs decide → persist → publish for one event's applications.
+// The decision is checked against MySQL twice: before it, Redis's counters
+// must not be behind MySQL's watermark (else the state is rebuilt first);
+// at the insert, the rebuild epoch must not have moved since and the
+// decisions must agree with the stored ones (else nothing is written and
+// the batch is decided again, on the rebuilt state).
 func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
-	now := s.now()
-	ds, err := s.state.Decide(ctx, eb.EventID, eb.Apps, now)
-	if errors.Is(err, ErrNeedsRebuild) {
-		if err := s.rebuild(ctx, eb.EventID); err != nil {
+	var unique, ds []Decision
+	for attempt := 1; ; attempt++ {
+		if attempt > decideAttempts {
+			// Rebuilds kept moving the state: a condition of the servers, not
+			// of these messages, so the batch is retried, never dead-lettered.
+			return fmt.Errorf("decide %d applications of %s: %w: state kept changing underneath (%d attempts)", len(eb.Apps), eb.EventID, ErrUnavailable, decideAttempts)
+		}
+		persisted, err := s.repo.Watermark(ctx, eb.EventID)
+		if err != nil {
 			return err
 		}
-		ds, err = s.state.Decide(ctx, eb.EventID, eb.Apps, now)
-	}
-	if err != nil {
-		return err
-	}
-	s.fault(AfterDecide)
-	unique := uniqueByEmail(ds)
-	if err := s.repo.SaveDecisions(ctx, unique); err != nil {
-		return err
+		decided, err := s.state.Decide(ctx, eb.EventID, eb.Apps, persisted)
+		if errors.Is(err, ErrNeedsRebuild) {
+			if err := s.rebuild(ctx, eb.EventID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.fault(AfterDecide)
+		ds = decided.Decisions
+		unique = uniqueByEmail(ds)
+		err = s.repo.SaveDecisions(ctx, decided.Epoch, unique)
+		switch {
+		case errors.Is(err, ErrFenced):
+			s.metrics.refused.WithLabelValues("fenced").Inc()
+			s.log.Warn("batch fenced by a rebuild; deciding it again", "event", eb.EventID, "size", len(unique), "err", err)
+			continue
+		case errors.Is(err, ErrStateBehind):
+			s.metrics.refused.WithLabelValues("behind").Inc()
+			s.log.Warn("redis decided on a view older than mysql; rebuilding and deciding again", "event", eb.EventID, "err", err)
+			if err := s.rebuild(ctx, eb.EventID); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		break
 	}
 	s.fault(AfterPersist)
 	if err := s.announce.AnnounceDecisions(ctx, unique); err != nil {
@@ -189,10 +255,47 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 	return nil
 }
 
-// rebuild restores an event's Redis state from MySQL, the source of truth:
-// decisions page by page, then the counters (which mark the state loaded).
+// rebuild restores an event's Redis state from MySQL, the source of truth.
+// It first takes a new epoch in MySQL, which waits for the inserts in
+// flight and refuses every batch decided before it; then it drops the state
+// and decisions in Redis, writes the persisted decisions back page by page,
+// and finally the counters and the epoch (which mark the state loaded). A
+// rebuild that a newer one overtook leaves the work to it. While another
+// replica's rebuild holds its lease, this one waits for it instead of
+// overtaking it (two deciding replicas would otherwise keep restarting
+// each other's rebuild of a large event); the caller then decides again,
+// and rebuilds itself if that rebuild died unfinished.
 func (s *Service) rebuild(ctx context.Context, eventID string) error {
+	for waited := false; ; waited = true {
+		busy, err := s.state.RebuildInProgress(ctx, eventID)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", eventID, err)
+		}
+		if !busy && waited {
+			return nil
+		}
+		if !busy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	start := time.Now()
+	epoch, err := s.repo.FenceRebuild(ctx, eventID)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", eventID, err)
+	}
+	began, err := s.state.BeginRebuild(ctx, eventID, epoch)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", eventID, err)
+	}
+	if !began {
+		s.log.Info("a newer rebuild is on; leaving it to that one", "event", eventID, "epoch", epoch)
+		return nil
+	}
 	settings, err := s.repo.Settings(ctx, eventID)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", eventID, err)
@@ -214,22 +317,29 @@ func (s *Service) rebuild(ctx context.Context, eventID string) error {
 		losers += l
 		after = last
 	}
-	restored, err := s.state.RestoreCounters(ctx, eventID, settings, winners, losers)
+	if err := s.repo.SetWatermark(ctx, eventID, epoch, winners+losers, winners); err != nil {
+		return fmt.Errorf("rebuild %s: %w", eventID, err)
+	}
+	restored, err := s.state.RestoreCounters(ctx, eventID, settings, winners, losers, epoch)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", eventID, err)
 	}
 	s.metrics.rebuilds.Inc()
-	s.log.Warn("event state rebuilt in redis from mysql", "event", eventID, "total_stock", settings.TotalStock,
+	s.log.Warn("event state rebuilt in redis from mysql", "event", eventID, "epoch", epoch, "total_stock", settings.TotalStock,
 		"winners", winners, "losers", losers, "counters_restored", restored, "took", time.Since(start).String())
 	return nil
 }
 
-// EnsureState rebuilds eventID's Redis state if Redis lost it (or loads a
-// new event); main calls it before consuming.
+// EnsureState rebuilds eventID's Redis state if Redis lost it, or part of
+// it (its counters are behind MySQL's watermark), or loads a new event.
 func (s *Service) EnsureState(ctx context.Context, eventID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	missing, err := s.state.NeedsRestore(ctx, eventID)
+	persisted, err := s.repo.Watermark(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	missing, err := s.state.NeedsRestore(ctx, eventID, persisted)
 	if err != nil {
 		return err
 	}
@@ -247,7 +357,7 @@ func (s *Service) EnsureState(ctx context.Context, eventID string) error {
 func (s *Service) DecideStranded(ctx context.Context, eventID string, strandedAfter time.Duration) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	apps, err := s.state.Stranded(ctx, eventID, s.now().Add(-strandedAfter), 500)
+	apps, err := s.state.Stranded(ctx, eventID, strandedAfter, 500)
 	if err != nil || len(apps) == 0 {
 		return 0, err
 	}
@@ -260,7 +370,9 @@ func (s *Service) DecideStranded(ctx context.Context, eventID string, strandedAf
 
 // WatchState runs every interval until ctx ends: it rebuilds the event's
 // Redis state if Redis lost it (the gateways refuse applications meanwhile,
-// so no traffic would trigger it) and decides stranded admissions.
+// so no traffic would trigger it) and decides stranded admissions. It does
+// neither while this replica owns no partition of the applications topic:
+// such a replica decides nothing, so it has nothing to rebuild for.
 func (s *Service) WatchState(ctx context.Context, eventID string, interval, strandedAfter time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -269,6 +381,9 @@ func (s *Service) WatchState(ctx context.Context, eventID string, interval, stra
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if !s.owns() {
+				continue
+			}
 			if err := s.EnsureState(ctx, eventID); err != nil && ctx.Err() == nil {
 				s.log.Warn("event state check failed; will retry", "event", eventID, "err", err)
 				continue

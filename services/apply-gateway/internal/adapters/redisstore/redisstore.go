@@ -55,11 +55,11 @@ func NewRedis(ctx context.Context, rdb redis.UniversalClient, eventID string) (*
 	return r, nil
 }
 
-// Admit runs the admission script.
-func (r *Redis) Admit(ctx context.Context, email string, now time.Time, grace time.Duration) (admission.Outcome, string, error) {
+// Admit runs the admission script; it reads Redis's clock, not ours.
+func (r *Redis) Admit(ctx context.Context, email string, grace time.Duration) (admission.Outcome, string, error) {
 	res, err := r.admit.Run(ctx, r.rdb,
 		[]string{r.keys.Window, r.keys.Decisions, r.keys.Applied, r.keys.SoldOut, r.keys.State, r.keys.Unsettled},
-		email, now.UnixMilli(), grace.Milliseconds()).StringSlice()
+		email, grace.Milliseconds()).StringSlice()
 	if err != nil {
 		return "", "", fmt.Errorf("admit script: %w", err)
 	}

@@ -83,12 +83,86 @@ const (
 	MaxDecisionsPerInsert = MaxPlaceholders / ColumnsPerDecision
 )
 
-// SaveDecisions inserts the decisions with one multi-row INSERT IGNORE: the
-// unique (event_id, email) key makes replays change nothing.
-func (r *Repository) SaveDecisions(ctx context.Context, ds []decision.Decision) error {
+// SaveDecisions persists one event's decisions, made in Redis under epoch,
+// in one transaction fenced by the event's row:
+//   - the row is locked and its epoch must still be epoch, else a rebuild
+//     happened since the decision and decision.ErrFenced is returned;
+//   - decisions already stored (replays) must match the stored ones, and the
+//     new ones are inserted with one multi-row insert whose ranks must be
+//     free, else Redis decided on a view older than MySQL's and
+//     decision.ErrStateBehind is returned;
+//   - the watermark (decided, winners) grows by what was inserted.
+//
+// On any error nothing is written.
+func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decision.Decision) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	eventID := ds[0].EventID
+	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var current []int64
+		if err := tx.Raw("SELECT epoch FROM events WHERE id = ? FOR UPDATE", eventID).Scan(&current).Error; err != nil {
+			return fmt.Errorf("lock event: %w", err)
+		}
+		if len(current) == 0 || current[0] != epoch {
+			return fmt.Errorf("%w: decided under epoch %d, mysql has %v", decision.ErrFenced, epoch, current)
+		}
+		fresh, err := unstored(tx, eventID, ds)
+		if err != nil {
+			return err
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		inserted, err := insertDecisions(tx, fresh)
+		if err != nil {
+			return err
+		}
+		if inserted != int64(len(fresh)) {
+			return fmt.Errorf("%w: %d of %d new decisions hold a rank stored already", decision.ErrStateBehind, int64(len(fresh))-inserted, len(fresh))
+		}
+		winners, _ := decision.Count(fresh)
+		return tx.Exec("UPDATE events SET decided = decided + ?, winners = winners + ? WHERE id = ?", len(fresh), winners, eventID).Error
+	})
+	if err != nil {
+		return fmt.Errorf("persist %d decisions of %s: %w", len(ds), eventID, classify(err))
+	}
+	return nil
+}
+
+// unstored returns the decisions of ds that MySQL does not have yet; a
+// stored one that differs from its decision in ds is decision.ErrStateBehind.
+func unstored(tx *gorm.DB, eventID string, ds []decision.Decision) ([]decision.Decision, error) {
+	emails := make([]string, len(ds))
+	for i, d := range ds {
+		emails[i] = d.Email
+	}
+	var rows []applicationRow
+	if err := tx.Raw("SELECT email, status, `rank` FROM applications WHERE event_id = ? AND email IN ?", eventID, emails).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read stored decisions: %w", err)
+	}
+	stored := make(map[string]applicationRow, len(rows))
+	for _, row := range rows {
+		stored[row.Email] = row
+	}
+	fresh := make([]decision.Decision, 0, len(ds))
+	for _, d := range ds {
+		row, ok := stored[d.Email]
+		if !ok {
+			fresh = append(fresh, d)
+			continue
+		}
+		if row.Status != string(d.Status) || row.Rank != d.Rank {
+			return nil, fmt.Errorf("%w: %s is %s:%d in mysql, redis says %s:%d", decision.ErrStateBehind, d.Email, row.Status, row.Rank, d.Status, d.Rank)
+		}
+	}
+	return fresh, nil
+}
+
+// insertDecisions inserts ds with one multi-row INSERT IGNORE and returns
+// how many rows it inserted: the emails are known to be new, so a row left
+// out holds a rank that is stored already.
+func insertDecisions(tx *gorm.DB, ds []decision.Decision) (int64, error) {
 	var sb strings.Builder
 	sb.WriteString("INSERT IGNORE INTO applications (event_id, email, status, `rank`, application_id, applied_at, decided_at) VALUES ")
 	args := make([]any, 0, ColumnsPerDecision*len(ds))
@@ -99,8 +173,54 @@ func (r *Repository) SaveDecisions(ctx context.Context, ds []decision.Decision) 
 		sb.WriteString("(?,?,?,?,?,?,?)")
 		args = append(args, d.EventID, d.Email, string(d.Status), d.Rank, d.ApplicationID, d.AppliedAt.UTC(), d.DecidedAt.UTC())
 	}
-	if err := r.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
-		return fmt.Errorf("insert %d decisions: %w", len(ds), classify(err))
+	res := tx.Exec(sb.String(), args...)
+	if res.Error != nil {
+		return 0, fmt.Errorf("insert %d decisions: %w", len(ds), res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// Watermark reads the event's rebuild epoch and how many decisions and
+// winners are persisted: one primary-key read, before every batch.
+func (r *Repository) Watermark(ctx context.Context, eventID string) (decision.Watermark, error) {
+	var rows []struct {
+		Epoch   int64
+		Decided int64
+		Winners int64
+	}
+	if err := r.db.WithContext(ctx).Raw("SELECT epoch, decided, winners FROM events WHERE id = ?", eventID).Scan(&rows).Error; err != nil {
+		return decision.Watermark{}, fmt.Errorf("read watermark of %s: %w", eventID, classify(err))
+	}
+	if len(rows) == 0 {
+		return decision.Watermark{}, nil
+	}
+	return decision.Watermark{Epoch: rows[0].Epoch, Decided: rows[0].Decided, Winners: rows[0].Winners}, nil
+}
+
+// FenceRebuild takes a new rebuild epoch for the event: the increment waits
+// for every batch insert holding the row, and every batch decided under an
+// older epoch is refused from now on. It creates the event's row if needed.
+func (r *Repository) FenceRebuild(ctx context.Context, eventID string) (int64, error) {
+	var epoch int64
+	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("INSERT INTO events (id, epoch) VALUES (?, 1) ON DUPLICATE KEY UPDATE epoch = epoch + 1", eventID).Error; err != nil {
+			return err
+		}
+		return tx.Raw("SELECT epoch FROM events WHERE id = ?", eventID).Scan(&epoch).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("fence rebuild of %s: %w", eventID, classify(err))
+	}
+	return epoch, nil
+}
+
+// SetWatermark records the counts a rebuild under epoch read, so the
+// watermark equals the rows even if it drifted; no batch can insert under
+// epoch before the rebuild finished.
+func (r *Repository) SetWatermark(ctx context.Context, eventID string, epoch, decided, winners int64) error {
+	err := r.db.WithContext(ctx).Exec("UPDATE events SET decided = ?, winners = ? WHERE id = ? AND epoch = ?", decided, winners, eventID, epoch).Error
+	if err != nil {
+		return fmt.Errorf("set watermark of %s: %w", eventID, classify(err))
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ var luaFiles embed.FS
 type Decider struct {
 	rdb     redis.UniversalClient
 	decide  *redis.Script
+	begin   *redis.Script
 	restore *redis.Script
 }
 
@@ -38,43 +39,69 @@ func NewDecider(ctx context.Context, rdb redis.UniversalClient) (*Decider, error
 	if err != nil {
 		return nil, err
 	}
+	begin, err := redisx.LoadScript(ctx, rdb, luaFiles, "lua/begin_rebuild.lua")
+	if err != nil {
+		return nil, err
+	}
 	restore, err := redisx.LoadScript(ctx, rdb, luaFiles, "lua/restore.lua")
 	if err != nil {
 		return nil, err
 	}
-	return &Decider{rdb: rdb, decide: decide, restore: restore}, nil
+	return &Decider{rdb: rdb, decide: decide, begin: begin, restore: restore}, nil
 }
 
-// Decide decides apps of one event in order with one Lua call. It returns
-// decision.ErrNeedsRebuild when Redis has no counters for the event.
-func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Application, now time.Time) ([]decision.Decision, error) {
+// Decide decides apps of one event in order with one Lua call, unless
+// Redis's view of the event is behind persisted, MySQL's watermark: then it
+// returns decision.ErrNeedsRebuild, as it does when the state is missing.
+func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Application, persisted decision.Watermark) (decision.Decided, error) {
 	k := redisx.KeysFor(eventID)
-	args := make([]any, 0, len(apps)+1)
-	args = append(args, now.UnixMilli())
+	args := make([]any, 0, len(apps)+3)
+	args = append(args, persisted.Epoch, persisted.Decided, persisted.Winners)
 	for _, a := range apps {
 		args = append(args, a.Email)
 	}
-	keys := []string{k.State, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied, k.Unsettled, k.DecidedAt}
+	keys := []string{k.State, k.Remaining, k.Winners, k.Losers, k.Decisions, k.SoldOut, k.Applied, k.Unsettled, k.DecidedAt, k.Epoch}
 	res, err := d.decide.Run(ctx, d.rdb, keys, args...).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, classify(err))
+		return decision.Decided{}, fmt.Errorf("decide %d applications of %s: %w", len(apps), eventID, classify(err))
 	}
 	if len(res) == 1 && res[0] == "REBUILD" {
-		return nil, decision.ErrNeedsRebuild
+		return decision.Decided{}, decision.ErrNeedsRebuild
 	}
-	if len(res) != len(apps) {
-		return nil, fmt.Errorf("decide %s: %d results for %d applications", eventID, len(res), len(apps))
+	if len(res) != len(apps)+2 {
+		return decision.Decided{}, fmt.Errorf("decide %s: %d results for %d applications", eventID, len(res)-2, len(apps))
 	}
-	out := make([]decision.Decision, len(apps))
-	for i, r := range res {
+	epoch, err1 := strconv.ParseInt(res[0], 10, 64)
+	nowMs, err2 := strconv.ParseInt(res[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return decision.Decided{}, fmt.Errorf("decide %s: bad epoch or time: %w", eventID, err)
+	}
+	now := time.UnixMilli(nowMs)
+	out := decision.Decided{Epoch: epoch, Decisions: make([]decision.Decision, len(apps))}
+	for i, r := range res[2:] {
 		flag, stored, _ := strings.Cut(r, "|")
 		st, rank, err := decision.ParseStored(stored)
 		if err != nil {
-			return nil, fmt.Errorf("decide %s: %w", eventID, err)
+			return decision.Decided{}, fmt.Errorf("decide %s: %w", eventID, err)
 		}
-		out[i] = decision.Decision{Application: apps[i], Status: st, Rank: rank, New: flag == "N", DecidedAt: now}
+		out.Decisions[i] = decision.Decision{Application: apps[i], Status: st, Rank: rank, New: flag == "N", DecidedAt: now}
 	}
 	return out, nil
+}
+
+// rebuildLease is how long a rebuild marker lives without a page written.
+const rebuildLease = 15 * time.Second
+
+// BeginRebuild starts rebuilding the event under epoch: it drops the state
+// and the decisions, unless a rebuild under this or a newer epoch started
+// already (then it reports false and the caller leaves the rebuild to it).
+func (d *Decider) BeginRebuild(ctx context.Context, eventID string, epoch int64) (bool, error) {
+	k := redisx.KeysFor(eventID)
+	n, err := d.begin.Run(ctx, d.rdb, []string{k.State, k.Decisions, k.DecidedAt, k.Epoch, k.Rebuild}, epoch, rebuildLease.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("begin rebuild of %s: %w", eventID, classify(err))
+	}
+	return n == 1, nil
 }
 
 // RestoreDecisions writes persisted decisions, their times and their
@@ -93,6 +120,8 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 		}
 	}
 	pipe := d.rdb.Pipeline()
+	// Renew the lease of the rebuild in progress: it is alive.
+	pipe.PExpire(ctx, k.Rebuild, rebuildLease)
 	pipe.HSet(ctx, k.Decisions, dec...)
 	if len(at) > 0 {
 		pipe.HSet(ctx, k.DecidedAt, at...)
@@ -106,15 +135,26 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 	return nil
 }
 
-// RestoreCounters sets the event's counters and marks its state loaded,
-// unless another process did it first. It reports whether this call did.
-func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decision.EventSettings, winners, losers int64) (bool, error) {
+// RestoreCounters finishes the rebuild under epoch: counters, epoch, and
+// the state marked loaded, unless a newer rebuild started meanwhile. It
+// reports whether this call restored the state.
+func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decision.EventSettings, winners, losers, epoch int64) (bool, error) {
 	k := redisx.KeysFor(eventID)
-	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State, k.StockVersion}
-	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt),
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State, k.Epoch, k.Rebuild, k.StockVersion}
+	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt), epoch,
 		s.StockVersion, s.WindowVersion).Int()
 	if err != nil {
 		return false, fmt.Errorf("restore counters of %s: %w", eventID, classify(err))
+	}
+	return n == 1, nil
+}
+
+// RebuildInProgress reports whether a rebuild of the event holds a live
+// lease (started, and writing pages within the lease).
+func (d *Decider) RebuildInProgress(ctx context.Context, eventID string) (bool, error) {
+	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).Rebuild).Result()
+	if err != nil {
+		return false, fmt.Errorf("check rebuild of %s: %w", eventID, classify(err))
 	}
 	return n == 1, nil
 }
@@ -131,18 +171,36 @@ func (d *Decider) Remaining(ctx context.Context, eventID string) (int64, error) 
 	return n, nil
 }
 
-// NeedsRestore reports whether Redis lacks the event's state.
-func (d *Decider) NeedsRestore(ctx context.Context, eventID string) (bool, error) {
-	n, err := d.rdb.Exists(ctx, redisx.KeysFor(eventID).State).Result()
+// NeedsRestore reports whether Redis must be rebuilt before deciding, by
+// the same rules as decide.lua: the state is missing, it was restored under
+// an older epoch than MySQL's, or its counters are behind persisted.
+func (d *Decider) NeedsRestore(ctx context.Context, eventID string, persisted decision.Watermark) (bool, error) {
+	k := redisx.KeysFor(eventID)
+	vals, err := d.rdb.MGet(ctx, k.State, k.Epoch, k.Winners, k.Losers).Result()
 	if err != nil {
-		return false, fmt.Errorf("check counters of %s: %w", eventID, classify(err))
+		return false, fmt.Errorf("check state of %s: %w", eventID, classify(err))
 	}
-	return n == 0, nil
+	if vals[0] == nil || vals[1] == nil {
+		return true, nil
+	}
+	num := func(v any) int64 {
+		s, _ := v.(string)
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return n
+	}
+	epoch, winners, losers := num(vals[1]), num(vals[2]), num(vals[3])
+	return epoch < persisted.Epoch || winners < persisted.Winners || winners+losers < persisted.Decided, nil
 }
 
 // Stranded returns up to limit admissions that were never settled and are
-// older than cutoff: their gateway crashed between admission and publish.
-func (d *Decider) Stranded(ctx context.Context, eventID string, cutoff time.Time, limit int) ([]decision.Application, error) {
+// older than olderThan by Redis's clock (the one the gateways' admit.lua
+// stamps them with): their gateway crashed between admission and publish.
+func (d *Decider) Stranded(ctx context.Context, eventID string, olderThan time.Duration, limit int) ([]decision.Application, error) {
+	now, err := d.rdb.Time(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read redis time: %w", classify(err))
+	}
+	cutoff := now.Add(-olderThan)
 	zs, err := d.rdb.ZRangeByScoreWithScores(ctx, redisx.KeysFor(eventID).Unsettled, &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit),
 	}).Result()

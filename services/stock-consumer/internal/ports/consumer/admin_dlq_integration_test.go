@@ -34,7 +34,7 @@ func TestBadAdminMessagesGoToTheDeadLetterTopic(t *testing.T) {
 	dlq := kafka.DeadLetter(e.admTopic)
 	testinfra.CreateKafkaTopic(t, e.brokers, dlq, 1)
 	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.appsTopic), 1)
-	ctx := e.runGroup()
+	ctx := e.runGroup(testinfra.UniqueName("g-"), e.handler)
 
 	admin := func(v uint32, event string, change any) []byte {
 		m := &farewellv1.EventAdminChanged{SchemaVersion: v, EventId: event}

@@ -24,7 +24,7 @@ func TestAdminChangesMySQLRefusesDoNotStopThePartition(t *testing.T) {
 	dlq := kafka.DeadLetter(e.admTopic)
 	testinfra.CreateKafkaTopic(t, e.brokers, dlq, 1)
 	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.appsTopic), 1)
-	ctx := e.runGroup()
+	ctx := e.runGroup(testinfra.UniqueName("g-"), e.handler)
 
 	encode := func(m *farewellv1.EventAdminChanged) []byte {
 		m.SchemaVersion = 1

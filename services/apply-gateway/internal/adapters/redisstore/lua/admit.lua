@@ -1,6 +1,9 @@
 -- Admits one application in one round trip.
 -- KEYS: 1 window, 2 decisions, 3 applied, 4 soldout, 5 state, 6 unsettled
--- ARGV: 1 email, 2 now (unix ms), 3 grace (ms)
+-- ARGV: 1 email, 2 grace (ms)
+-- "now" is Redis's TIME, the one clock every gateway replica shares: a
+-- replica whose own clock is off neither opens the window early nor takes
+-- over an admission whose grace has not run out.
 -- Returns {outcome, marker}: outcome is ADMITTED, READMITTED (an earlier
 -- admission never reached Kafka: publish again), ALREADY_APPLIED (decided,
 -- or published: the broker acknowledged it), IN_FLIGHT (an earlier
@@ -13,8 +16,9 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
   return {'NOT_READY', ''}
 end
 local email = ARGV[1]
-local now = tonumber(ARGV[2])
-local grace = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local grace = tonumber(ARGV[2])
 local w = redis.call('HMGET', KEYS[1], 'opens_at', 'closes_at')
 local opens = tonumber(w[1] or '0') or 0
 local closes = tonumber(w[2] or '0') or 0
@@ -27,7 +31,7 @@ end
 if redis.call('HEXISTS', KEYS[2], email) == 1 then
   return {'ALREADY_APPLIED', ''}
 end
-local marker = 'A:' .. ARGV[2]
+local marker = 'A:' .. string.format('%d', now)
 local prev = redis.call('HGET', KEYS[3], email)
 if prev then
   local state = string.sub(prev, 1, 1)

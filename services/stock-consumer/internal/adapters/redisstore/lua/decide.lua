@@ -1,16 +1,33 @@
 -- Decides a batch of applications for one event, in the order given.
 -- KEYS: 1 state, 2 remaining, 3 winners, 4 losers, 5 decisions, 6 soldout, 7 applied, 8 unsettled,
---       9 decided_at
--- ARGV: 1 now (unix ms), 2.. emails in log order
--- Returns {"REBUILD"} when the event's state is missing (Redis lost it),
--- otherwise one entry per email: "N|SUCCESS:<rank>" for a new decision,
--- "O|<decision>" for one decided before (replays change nothing).
+--       9 decided_at, 10 epoch
+-- ARGV: 1 MySQL's epoch, 2 MySQL's persisted decisions, 3 MySQL's persisted winners
+--       (the watermark, read just before this call), 4.. emails in log order
+-- Returns {"REBUILD"} when the state must be rebuilt from MySQL first: the
+-- state is missing (Redis lost the event), it was restored under an older
+-- epoch than MySQL's, or Redis knows fewer decisions or winners than MySQL
+-- persisted (Redis lost part of the event, or came back as an older copy).
+-- Otherwise {epoch, now ms, one entry per email}: "N|SUCCESS:<rank>" for a
+-- new decision, "O|<decision>" for one decided before (replays change nothing).
+-- The epoch goes with the batch to its MySQL insert, which is refused if a
+-- rebuild moved the epoch on meanwhile. "now" is Redis's clock, the one
+-- clock every replica shares.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'REBUILD'}
 end
-local out = {}
-local now = ARGV[1]
-for i = 2, #ARGV do
+local epoch = redis.call('GET', KEYS[10])
+if not epoch or tonumber(epoch) < tonumber(ARGV[1]) then
+  return {'REBUILD'}
+end
+local winners = tonumber(redis.call('GET', KEYS[3]) or '0')
+local losers = tonumber(redis.call('GET', KEYS[4]) or '0')
+if winners < tonumber(ARGV[3]) or winners + losers < tonumber(ARGV[2]) then
+  return {'REBUILD'}
+end
+local t = redis.call('TIME')
+local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+local out = {epoch, now}
+for i = 4, #ARGV do
   local email = ARGV[i]
   local d = redis.call('HGET', KEYS[5], email)
   if d then

@@ -1,13 +1,15 @@
--- Restores an event's state from MySQL after Redis lost it (or loads a new
--- event). Decisions and admission markers are written before this runs.
--- KEYS: 1 total, 2 remaining, 3 winners, 4 losers, 5 soldout, 6 window, 7 state,
---       8 stock version
--- ARGV: 1 total, 2 winners, 3 losers, 4 opens_at ms, 5 closes_at ms,
---       6 stock version, 7 window version (of the last changes MySQL recorded;
+-- Finishes a rebuild (begin_rebuild.lua started it, the decisions and
+-- admission markers were written from MySQL since): the counters, the
+-- window if absent, the change versions, the epoch, and the state.
+-- KEYS: 1 total, 2 remaining, 3 winners, 4 losers, 5 soldout, 6 window, 7 state, 8 epoch,
+--       9 rebuild, 10 stock version
+-- ARGV: 1 total, 2 winners, 3 losers, 4 opens_at ms, 5 closes_at ms, 6 epoch,
+--       7 stock version, 8 window version (of the last changes MySQL recorded;
 --       the gateways' next changes count on from them)
--- Returns 1 when restored, 0 when the state is already loaded. Counters are
--- overwritten: while the state was missing nobody could change them.
-if redis.call('EXISTS', KEYS[7]) == 1 then
+-- Returns 1 when restored, 0 when a newer rebuild started meanwhile (it
+-- finishes instead). Counters are overwritten: while the state was missing
+-- nobody could change them.
+if redis.call('GET', KEYS[9]) ~= ARGV[6] then
   return 0
 end
 local total = tonumber(ARGV[1])
@@ -24,14 +26,16 @@ if remaining == 0 and (winners > 0 or losers > 0) then
 else
   redis.call('DEL', KEYS[5])
 end
-if tonumber(redis.call('GET', KEYS[8]) or '0') < tonumber(ARGV[6]) then
-  redis.call('SET', KEYS[8], ARGV[6])
+if tonumber(redis.call('GET', KEYS[10]) or '0') < tonumber(ARGV[7]) then
+  redis.call('SET', KEYS[10], ARGV[7])
 end
 if redis.call('HEXISTS', KEYS[6], 'opens_at') == 0 then
   redis.call('HSET', KEYS[6], 'opens_at', ARGV[4], 'closes_at', ARGV[5])
 end
-if tonumber(redis.call('HGET', KEYS[6], 'version') or '0') < tonumber(ARGV[7]) then
-  redis.call('HSET', KEYS[6], 'version', ARGV[7])
+if tonumber(redis.call('HGET', KEYS[6], 'version') or '0') < tonumber(ARGV[8]) then
+  redis.call('HSET', KEYS[6], 'version', ARGV[8])
 end
+redis.call('SET', KEYS[8], ARGV[6])
+redis.call('DEL', KEYS[9])
 redis.call('SET', KEYS[7], 'ready')
 return 1
