@@ -39,10 +39,11 @@ func authSource(run, w int) net.IP {
 }
 
 // PoolAttack sends one POST per body to url over conns connections, worker w
-// sending from authSource(run, w) the bodies w, w+conns, w+2·conns, … one
-// after the other (closed loop, all workers starting at once). It returns
-// the outcomes (Attempt = the body's index) and when the attack began.
-func PoolAttack(ctx context.Context, url string, bodies [][]byte, conns, run int, timeout time.Duration) ([]Outcome, time.Time, error) {
+// sending the bodies w, w+conns, w+2·conns, … one after the other (closed
+// loop, all workers starting at once), from authSource(run, w) when spread
+// (else from 127.0.0.1). It returns the outcomes (Attempt = the body's
+// index) and when the attack began.
+func PoolAttack(ctx context.Context, url string, bodies [][]byte, conns, run int, spread bool, timeout time.Duration) ([]Outcome, time.Time, error) {
 	out := make([]Outcome, len(bodies))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -51,7 +52,10 @@ func PoolAttack(ctx context.Context, url string, bodies [][]byte, conns, run int
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dialer := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: authSource(run, w)}}
+			dialer := &net.Dialer{Timeout: 5 * time.Second}
+			if spread {
+				dialer.LocalAddr = &net.TCPAddr{IP: authSource(run, w)}
+			}
 			tr := &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: timeout}
@@ -132,7 +136,10 @@ func runAuth(ctx context.Context, st *Stack, s Scenario, run int, prefix string,
 	res.Requests = len(bodies)
 	target := s.Base(st) + s.Path
 	fmt.Fprintf(st.Log, "  %-5s %d requests over %d connections (one loopback address each) -> %s\n", s.Name, len(bodies), s.Conns, target)
-	outcomes, began, err := PoolAttack(ctx, target, bodies, s.Conns, run, st.RequestTimeout)
+	// nginx lets only the admin allow-list (127.0.0.1) reach the bare
+	// handler, so the ceiling's connections all come from there: the same
+	// connections and bodies, one address.
+	outcomes, began, err := PoolAttack(ctx, target, bodies, s.Conns, run, !s.Bare(), st.RequestTimeout)
 	if err != nil {
 		return began, err
 	}

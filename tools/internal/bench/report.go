@@ -480,7 +480,7 @@ func (r *Report) Markdown() string {
 			p("- **%s**: %d requests over %d connections, the shape of the scenario it is named after, straight to the bare handler at %s (no nginx), as the replica scenario hits one apply-gateway.\n",
 				s.Name, s.Requests(), s.Conns, s.URL)
 		case s.Bare() && s.AuthShape:
-			p("- **%s**: %d requests with a JSON body over %d connections from as many loopback addresses, the auth phases' shape, to `POST %s` behind the same nginx.\n",
+			p("- **%s**: %d requests with a JSON body over %d connections, the auth phases' shape, to `POST %s` behind the same nginx (all from 127.0.0.1: nginx admits only its admin allow-list to the bare route).\n",
 				s.Name, s.Requests(), s.Conns, s.Path)
 		case s.Event() && s.URL != "":
 			p("- **%s**: the herd's shape (%d requests over %d connections; stock %d) straight at one apply-gateway replica, %s, without nginx.\n",
