@@ -46,8 +46,14 @@ func TestFastPathNeverAcceptsWhatTheParserRefuses(t *testing.T) {
 		at := jwt.NewNumericDate(now.Add(d))
 		for _, mutate := range []func(*jwt.RegisteredClaims){
 			func(rc *jwt.RegisteredClaims) { rc.ExpiresAt = at },
-			func(rc *jwt.RegisteredClaims) { rc.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour)); rc.NotBefore = at },
-			func(rc *jwt.RegisteredClaims) { rc.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour)); rc.IssuedAt = at },
+			func(rc *jwt.RegisteredClaims) {
+				rc.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
+				rc.NotBefore = at
+			},
+			func(rc *jwt.RegisteredClaims) {
+				rc.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
+				rc.IssuedAt = at
+			},
 		} {
 			rc := base
 			mutate(&rc)
