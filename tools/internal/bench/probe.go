@@ -167,8 +167,9 @@ func (m MailpitSearch) Newest(ctx context.Context, query string) (int, time.Time
 	return out.Total, newest, nil
 }
 
-// gcFigures are a Go process's cumulative CPU seconds, all and GC's, from
-// runtime/metrics (/cpu/classes/total and /cpu/classes/gc/total).
+// gcFigures are a Go process's cumulative CPU seconds, used (available
+// minus idle) and GC's, from runtime/metrics (/cpu/classes/total, /idle and
+// /gc/total).
 type gcFigures struct {
 	gc, total float64
 	ok        bool
@@ -183,7 +184,7 @@ func readGC(ctx context.Context, targets []*Metrics) gcFigures {
 	}
 	f.ok = true
 	for _, m := range targets {
-		gc, total, err := m.gcCPU(ctx)
+		gc, total, err := m.gcCPU(ctx) // total: used CPU
 		if err != nil || total == 0 {
 			f.ok = false
 			continue
@@ -206,16 +207,19 @@ func (m *Metrics) gcCPU(ctx context.Context) (gc, total float64, err error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var idle float64
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "go_cpu_classes_gc_total_cpu_seconds_total "):
 			gc = sampleValue(line)
+		case strings.HasPrefix(line, "go_cpu_classes_idle_cpu_seconds_total "):
+			idle = sampleValue(line)
 		case strings.HasPrefix(line, "go_cpu_classes_total_cpu_seconds_total "):
 			total = sampleValue(line)
 		}
 	}
-	return gc, total, sc.Err()
+	return gc, total - idle, sc.Err()
 }
 
 // LoadAverage is the machine's 1-minute load average (/proc/loadavg), 0 if

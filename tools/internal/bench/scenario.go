@@ -197,9 +197,9 @@ type Result struct {
 	Notes    []string `json:"notes,omitempty"`
 	// Load is the machine's 1-minute load average at the end of the scenario.
 	Load float64 `json:"load"`
-	// GCShare is the share of apply-gateway's CPU time that went to the
-	// garbage collector during the scenario (runtime/metrics' estimate,
-	// both replicas together); NaN-free: -1 when not read.
+	// GCShare is the share of the CPU apply-gateway used (runtime/metrics:
+	// available minus idle) that went to the garbage collector during the
+	// scenario, both replicas together; -1 when not read.
 	GCShare float64 `json:"gcShare"`
 
 	// Auth herd figures (auth-codes): code emails in Mailpit, their rate from
