@@ -190,11 +190,15 @@ func runAuth(ctx context.Context, st *Stack, s Scenario, run int, prefix string,
 	}
 	var lat []time.Duration
 	var last time.Time
+	// Pages are newest first: a message that arrives while they are read
+	// shifts the next page, so one message can be listed twice.
+	seen := map[string]bool{}
 	for _, m := range msgs {
 		t0, ok := sent[m.To]
-		if !ok {
+		if !ok || seen[m.ID] {
 			continue
 		}
+		seen[m.ID] = true
 		if _, dup := st.codes.codes[m.To]; dup {
 			res.Notes = append(res.Notes, "two code emails for "+m.To)
 			continue
@@ -221,6 +225,7 @@ func runAuth(ctx context.Context, st *Stack, s Scenario, run int, prefix string,
 
 // CodeEmail is one verification-code email in Mailpit.
 type CodeEmail struct {
+	ID      string
 	To      string
 	Code    string
 	Created time.Time
@@ -262,7 +267,7 @@ func (m MailpitSearch) Codes(ctx context.Context, query string) ([]CodeEmail, er
 				}
 				code = codeIn(full.Text)
 			}
-			out = append(out, CodeEmail{To: msg.To[0].Address, Code: code, Created: msg.Created})
+			out = append(out, CodeEmail{ID: msg.ID, To: msg.To[0].Address, Code: code, Created: msg.Created})
 		}
 		if len(body.Messages) < page || start+page >= body.Total {
 			return out, nil
