@@ -103,7 +103,7 @@ demo: ## Against the running stack: a herd of synthetic participants and a repor
 	@go run ./tools/cmd/demo $(ARGS)
 
 .PHONY: bench
-bench: ## Load runs (seed, herd, limit, drain) against the running stack under .run/stack.lock; writes docs/benchmarks.md
+bench: ## Load runs (seed, herd, replica, kafka, auth, drain; each next to a bare handler) under .run/stack.lock; writes docs/benchmarks.md
 	@go run ./tools/cmd/bench $(ARGS)
 
 .PHONY: chaos

@@ -4,6 +4,7 @@
 package httpserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,14 +42,50 @@ type Error struct {
 	Message string
 	// RetryAfter, when set, is sent as the Retry-After header (whole seconds).
 	RetryAfter time.Duration
+	// body is the envelope, encoded once by NewError.
+	body []byte
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// NewError returns an API error.
+// NewError returns an API error. Its envelope is encoded here, once: an
+// error kept in a variable costs no encoding per answer.
 func NewError(status int, code, message string) *Error {
-	return &Error{Status: status, Code: code, Message: message}
+	e := &Error{Status: status, Code: code, Message: message}
+	e.body, _ = json.Marshal(Envelope{Status: status, Code: code, Message: message})
+	return e
 }
+
+// Body is a success envelope encoded once, for answers that never change
+// (WriteBody sends it).
+type Body struct {
+	status int
+	raw    []byte
+}
+
+// NewBody encodes the success envelope of status, message and result.
+func NewBody(status int, message string, result any) (*Body, error) {
+	raw, err := json.Marshal(Envelope{Status: status, Code: CodeOK, Message: message, Result: result})
+	if err != nil {
+		return nil, err
+	}
+	return &Body{status: status, raw: raw}, nil
+}
+
+// MustBody is NewBody for package-level answers built from constants.
+func MustBody(status int, message string, result any) *Body {
+	b, err := NewBody(status, message, result)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// jsonContentType is what gin's JSON renderer sends.
+const jsonContentType = "application/json; charset=utf-8"
+
+// WriteBody answers with a pre-encoded success envelope.
+func WriteBody(c *gin.Context, b *Body) { c.Data(b.status, jsonContentType, b.raw) }
 
 // WithRetryAfter returns a copy of e that tells the client when to retry.
 func (e *Error) WithRetryAfter(d time.Duration) *Error {
@@ -68,7 +105,13 @@ func WriteError(c *gin.Context, e *Error) {
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
 		c.Header("Retry-After", strconv.Itoa(secs))
 	}
-	c.AbortWithStatusJSON(e.Status, Envelope{Status: e.Status, Code: e.Code, Message: e.Message})
+	if e.body == nil {
+		// Built as a literal rather than with NewError.
+		c.AbortWithStatusJSON(e.Status, Envelope{Status: e.Status, Code: e.Code, Message: e.Message})
+		return
+	}
+	c.Abort()
+	c.Data(e.Status, jsonContentType, e.body)
 }
 
 // Common errors that every service answers the same way.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,7 +82,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check)
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), m.observe, s.accessLog, s.recover, limitBody(cfg.MaxBodyBytes))
+	e.Use(requestID(), s.observe(m), s.recover, limitBody(cfg.MaxBodyBytes))
 	e.NoRoute(func(c *gin.Context) { WriteError(c, errNotFound) })
 	e.NoMethod(func(c *gin.Context) { WriteError(c, errMethodNotAllowed) })
 	e.GET("/healthz", func(c *gin.Context) { WriteOK(c, http.StatusOK, "alive", nil) })
@@ -180,23 +181,34 @@ func requestID() gin.HandlerFunc {
 	}
 }
 
-// accessLog logs one line per request: the route, never the query string,
-// the body or headers, so tokens and codes cannot leak into logs.
-func (s *Server) accessLog(c *gin.Context) {
-	start := time.Now()
-	c.Next()
-	status := c.Writer.Status()
-	lvl := slog.LevelInfo
-	if status >= 500 {
-		lvl = slog.LevelError
+// observe counts and times every request and logs one line for it: the
+// route, never the query string, the body or headers, so tokens and codes
+// cannot leak into logs.
+func (s *Server) observe(m *httpMetrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		took := time.Since(start)
+		status := c.Writer.Status()
+		route := routeLabel(c)
+		method := methodLabel(c.Request.Method)
+		m.observe(route, method, status, took)
+		lvl := slog.LevelInfo
+		if status >= 500 {
+			lvl = slog.LevelError
+		}
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			lvl = slog.LevelDebug
+		}
+		ctx := c.Request.Context()
+		if !s.log.Enabled(ctx, lvl) {
+			return
+		}
+		s.log.LogAttrs(ctx, lvl, "http request",
+			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+			slog.String("client_ip", c.ClientIP()), slog.String("request_id", c.GetString("request_id")))
 	}
-	if c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics" {
-		lvl = slog.LevelDebug
-	}
-	s.log.Log(c.Request.Context(), lvl, "http request",
-		"method", methodLabel(c.Request.Method), "route", routeLabel(c), "status", status,
-		"duration_ms", float64(time.Since(start).Microseconds())/1000,
-		"client_ip", c.ClientIP(), "request_id", c.GetString("request_id"))
 }
 
 func (s *Server) recover(c *gin.Context) {
@@ -233,6 +245,19 @@ func routeLabel(c *gin.Context) string {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series caches the children of both vectors by label values, so a
+	// request does not hash its labels twice.
+	series sync.Map // seriesKey → *series
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -254,13 +279,20 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	return m, nil
 }
 
-func (m *httpMetrics) observe(c *gin.Context) {
-	start := time.Now()
-	c.Next()
-	route := routeLabel(c)
-	method := methodLabel(c.Request.Method)
-	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
-	m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+// observe counts one request. Routes are the registered patterns (or
+// "unmatched") and methods and statuses are bounded, so the cache is too.
+func (m *httpMetrics) observe(route, method string, status int, took time.Duration) {
+	k := seriesKey{route, method, status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route, method),
+		})
+	}
+	sr := v.(*series)
+	sr.requests.Inc()
+	sr.duration.Observe(took.Seconds())
 }
 
 // methodLabel keeps the label set bounded: clients can send any method name.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +25,18 @@ func NewLogger(w io.Writer, level, service, instance string) (*slog.Logger, erro
 }
 
 // NewRegistry returns a registry with the Go runtime and process collectors.
+// Besides the usual go_* series the Go collector exports the runtime's CPU
+// estimates: available, idle and the garbage collector's
+// (go_cpu_classes_{total,idle_total,gc_total}_cpu_seconds_total), so the
+// GC's share of the CPU a service used can be watched (docs/benchmarks.md).
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collectors.NewGoCollector(),
+		collectors.NewGoCollector(
+			collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{
+				Matcher: regexp.MustCompile(`^/cpu/classes/(total|idle|gc/total):cpu-seconds$`),
+			}),
+		),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return reg

@@ -51,7 +51,8 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client in
 	// the HTTP server's logs and limits; empty trusts nobody.
 	TrustedProxies []string
-	// LogOutput receives the JSON log; nil means standard output.
+	// LogOutput receives the JSON log, unbuffered; nil means standard
+	// output, through an observability.LogBuffer that Run and Close flush.
 	LogOutput io.Writer
 }
 
@@ -73,6 +74,9 @@ type Runtime struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	server *httpserver.Server
+	// logBuf buffers the log on its way to standard output; nil when the
+	// caller chose the log's writer.
+	logBuf *observability.LogBuffer
 
 	// ctx ends on SIGINT, SIGTERM or when the caller's context ends. It is
 	// kept because the runtime is the owner of the process lifecycle: New
@@ -99,11 +103,16 @@ func New(ctx context.Context, cfg config.Common, opts Options) (*Runtime, error)
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	out := opts.LogOutput
+	var logBuf *observability.LogBuffer
 	if out == nil {
-		out = os.Stdout
+		logBuf = observability.NewLogBuffer(os.Stdout, 64<<10, observability.DefaultLogFlush)
+		out = logBuf
 	}
 	log, err := observability.NewLogger(out, cfg.LogLevel, cfg.Service, cfg.Instance)
 	if err != nil {
+		if logBuf != nil {
+			_ = logBuf.Close()
+		}
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	reg := observability.NewRegistry()
@@ -115,6 +124,9 @@ func New(ctx context.Context, cfg config.Common, opts Options) (*Runtime, error)
 	httpCfg.TrustedProxies = opts.TrustedProxies
 	srv, err := httpserver.New(httpCfg, log, reg, nil)
 	if err != nil {
+		if logBuf != nil {
+			_ = logBuf.Close()
+		}
 		return nil, fmt.Errorf("service: %w", err)
 	}
 	httpserver.MountPprof(srv.Engine(), cfg.EnablePprof)
@@ -122,7 +134,7 @@ func New(ctx context.Context, cfg config.Common, opts Options) (*Runtime, error)
 	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	startCtx, endStartup := context.WithTimeout(sigCtx, cfg.StartupTimeout)
 	r := &Runtime{
-		cfg: cfg, log: log, reg: reg, server: srv,
+		cfg: cfg, log: log, reg: reg, server: srv, logBuf: logBuf,
 		ctx: sigCtx, stopSignals: stopSignals,
 		startCtx: startCtx, endStartup: endStartup,
 	}
@@ -247,6 +259,8 @@ func Connect[T any](r *Runtime, what string, connect func(ctx context.Context) (
 // order (see the package documentation) within the shutdown timeout and
 // returns what failed, or nil.
 func (r *Runtime) Run() error {
+	// The last deferred call: every line logged up to the return is written.
+	defer r.flushLog()
 	r.endStartup()
 	runCtx, stopRun := context.WithCancelCause(r.ctx)
 	defer stopRun(nil)
@@ -321,7 +335,16 @@ func (r *Runtime) Close() error {
 	if !r.closing.CompareAndSwap(false, true) {
 		return nil
 	}
+	defer r.flushLog()
 	return r.closeAll()
+}
+
+// flushLog writes out the buffered log and stops buffering, so that lines
+// logged later (a main's last words) go straight to standard output.
+func (r *Runtime) flushLog() {
+	if r.logBuf != nil {
+		_ = r.logBuf.Close()
+	}
 }
 
 func (r *Runtime) closeAll() error {

@@ -29,47 +29,56 @@ import (
 )
 
 type options struct {
-	runs             int
-	scenarios        string
-	scale            float64
-	seedParticipants int
-	seedStock        int64
-	herdParticipants int
-	herdStock        int64
-	drainStock       int64
-	conns            int
-	duplicates       float64
-	invalid          float64
-	baseURL          string
-	mailpitURL       string
-	consumerMetrics  string
-	envFile          string
-	bareAddr         string
-	report           string
-	chartsDir        string
-	outDir           string
-	profile          string
-	profileSeconds   int
-	settle           time.Duration
-	emailWait        time.Duration
-	requestTimeout   time.Duration
-	pause            time.Duration
-	timeout          time.Duration
-	lockFile         string
-	from             string
+	runs              int
+	scenarios         string
+	scale             float64
+	seedParticipants  int
+	seedStock         int64
+	herdParticipants  int
+	herdStock         int64
+	kafkaParticipants int
+	drainParticipants int
+	authParticipants  int
+	replicaURL        string
+	drainStock        int64
+	conns             int
+	duplicates        float64
+	invalid           float64
+	baseURL           string
+	mailpitURL        string
+	consumerMetrics   string
+	envFile           string
+	bareAddr          string
+	report            string
+	chartsDir         string
+	outDir            string
+	profile           string
+	profileSeconds    int
+	settle            time.Duration
+	emailWait         time.Duration
+	requestTimeout    time.Duration
+	pause             time.Duration
+	timeout           time.Duration
+	lockFile          string
+	from              string
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 3, "full runs (every scenario once each); medians are over these")
-	flag.StringVar(&o.scenarios, "scenarios", "seed,seed-limit,herd,limit,drain", "scenarios to run, in order (the -limit ones hit the bare handler; drain writes straight to Kafka)")
+	flag.StringVar(&o.scenarios, "scenarios", "seed,seed-limit,herd,limit,replica,replica-limit,kafka,kafka-limit,auth-codes,auth-verify,auth-limit,drain",
+		"scenarios to run, in order (the -limit ones hit the bare handler; drain writes straight to Kafka; auth-verify needs auth-codes before it)")
 	flag.Float64Var(&o.scale, "scale", 1, "multiplies the herd's (and limit's) participants, e.g. 0.2 for a quick run")
 	flag.IntVar(&o.seedParticipants, "seed-participants", 1500, "seed: participants, one apply each")
 	flag.Int64Var(&o.seedStock, "seed-stock", 100, "seed: gifts")
-	flag.IntVar(&o.herdParticipants, "herd-participants", 100000, "herd: participants before -scale")
-	flag.Int64Var(&o.herdStock, "herd-stock", 1000, "herd: gifts")
-	flag.Int64Var(&o.drainStock, "drain-stock", 1000, "drain: gifts (its participants are the herd's, after -scale)")
-	flag.IntVar(&o.conns, "conns", 2000, "herd and limit: concurrent connections (seed uses one per participant)")
+	flag.IntVar(&o.herdParticipants, "herd-participants", 20000, "herd, limit, replica, replica-limit: participants before -scale")
+	flag.Int64Var(&o.herdStock, "herd-stock", 1000, "herd and replica: gifts")
+	flag.IntVar(&o.kafkaParticipants, "kafka-participants", 5000, "kafka and kafka-limit: participants before -scale, one apply each; the stock covers them all, so every apply goes through Kafka")
+	flag.IntVar(&o.drainParticipants, "drain-participants", 100000, "drain: applications written to Kafka, before -scale")
+	flag.Int64Var(&o.drainStock, "drain-stock", 1000, "drain: gifts")
+	flag.IntVar(&o.authParticipants, "auth-participants", 5000, "auth-codes, auth-verify, auth-limit: participants before -scale")
+	flag.StringVar(&o.replicaURL, "replica", "http://127.0.0.1:8083", "replica: the apply-gateway instance hit straight, without nginx")
+	flag.IntVar(&o.conns, "conns", 1000, "herd, limit, replica, kafka, auth and their ceilings: concurrent connections (seed uses one per participant)")
 	flag.Float64Var(&o.duplicates, "duplicates", 0.10, "herd and limit: share of participants that apply twice")
 	flag.Float64Var(&o.invalid, "invalid", 0, "herd and limit: extra requests with broken tokens, as a share of participants")
 	flag.StringVar(&o.baseURL, "url", localstack.NginxURL, "public entry (nginx)")
@@ -156,7 +165,7 @@ func realMain(ctx context.Context, o options, args []string) error {
 	defer closeStack()
 
 	var bare *benchbare.Server
-	if hasScenario(scenarios, "limit") || hasScenario(scenarios, "seed-limit") {
+	if anyBare(scenarios) {
 		if bare, err = benchbare.Start(o.bareAddr); err != nil {
 			return err
 		}
@@ -168,7 +177,7 @@ func realMain(ctx context.Context, o options, args []string) error {
 		if err := bench.CheckBareRoute(ctx, o.baseURL); err != nil {
 			fmt.Printf("limit scenarios skipped: %v\n", err)
 			rep.Limits = append(rep.Limits, "limit scenarios skipped: "+err.Error())
-			scenarios = withoutScenario(withoutScenario(scenarios, "limit"), "seed-limit")
+			scenarios = withoutNginxBare(scenarios)
 		}
 	}
 	rep.Scenarios = scenarios
@@ -217,19 +226,30 @@ func replot(ctx context.Context, o options, root string) error {
 
 // plan turns the flags into scenarios.
 func (o options) plan() ([]bench.Scenario, error) {
-	herdN := int(float64(o.herdParticipants)*o.scale + 0.5)
+	scaled := func(n int) int { return max(int(float64(n)*o.scale+0.5), 1) }
+	herdN, kafkaN, authN := scaled(o.herdParticipants), scaled(o.kafkaParticipants), scaled(o.authParticipants)
+	bareURL := "http://" + o.bareAddr
 	all := map[string]bench.Scenario{
-		"seed":       {Name: "seed", Path: bench.ApplyPath, Participants: o.seedParticipants, Conns: o.seedParticipants, Stock: o.seedStock},
-		"herd":       {Name: "herd", Path: bench.ApplyPath, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns, Stock: o.herdStock},
+		"seed":       {Name: "seed", Path: bench.ApplyPath, Participants: o.seedParticipants, Conns: o.seedParticipants, Stock: o.seedStock, Ceiling: "seed-limit"},
 		"seed-limit": {Name: "seed-limit", Path: benchbare.Path, Participants: o.seedParticipants, Conns: o.seedParticipants},
-		"limit":      {Name: "limit", Path: benchbare.Path, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns},
-		"drain":      {Name: "drain", Path: bench.DrainPath, Participants: herdN, Stock: o.drainStock},
+		"herd": {Name: "herd", Path: bench.ApplyPath, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns,
+			Stock: o.herdStock, Ceiling: "limit"},
+		"limit": {Name: "limit", Path: benchbare.Path, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns},
+		"replica": {Name: "replica", Path: bench.ApplyPath, URL: o.replicaURL, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid,
+			Conns: o.conns, Stock: o.herdStock, Ceiling: "replica-limit"},
+		"replica-limit": {Name: "replica-limit", Path: benchbare.Path, URL: bareURL, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns},
+		"kafka":         {Name: "kafka", Path: bench.ApplyPath, Participants: kafkaN, Conns: o.conns, Stock: int64(kafkaN), Ceiling: "kafka-limit"},
+		"kafka-limit":   {Name: "kafka-limit", Path: benchbare.Path, Participants: kafkaN, Conns: o.conns},
+		"auth-codes":    {Name: "auth-codes", Path: bench.AuthCodesPath, Participants: authN, Conns: o.conns, Ceiling: "auth-limit"},
+		"auth-verify":   {Name: "auth-verify", Path: bench.AuthVerifyPath, Participants: authN, Conns: o.conns, Ceiling: "auth-limit"},
+		"auth-limit":    {Name: "auth-limit", Path: benchbare.Path, Participants: authN, Conns: o.conns, AuthShape: true},
+		"drain":         {Name: "drain", Path: bench.DrainPath, Participants: scaled(o.drainParticipants), Stock: o.drainStock},
 	}
 	var out []bench.Scenario
 	for _, name := range strings.Split(o.scenarios, ",") {
 		s, ok := all[strings.TrimSpace(name)]
 		if !ok {
-			return nil, fmt.Errorf("unknown scenario %q (seed, seed-limit, herd, limit, drain)", name)
+			return nil, fmt.Errorf("unknown scenario %q (seed, seed-limit, herd, limit, replica, replica-limit, kafka, kafka-limit, auth-codes, auth-verify, auth-limit, drain)", name)
 		}
 		out = append(out, s)
 	}
@@ -269,6 +289,10 @@ func connect(ctx context.Context, o options, root string, env map[string]string)
 		Log:            os.Stdout,
 		Brokers:        strings.Split(env["FAREWELL_KAFKA_BROKERS"], ","),
 		EventID:        env["FAREWELL_EVENT_ID"],
+		Gateways: []*bench.Metrics{
+			{URL: "http://127.0.0.1:8083/metrics", HTTP: small},
+			{URL: "http://127.0.0.1:8084/metrics", HTTP: small},
+		},
 	}
 	for _, entry := range strings.Split(o.profile, ",") {
 		target, u, ok := strings.Cut(strings.TrimSpace(entry), "=")
@@ -398,19 +422,28 @@ func maxConns(ss []bench.Scenario) int {
 	return n
 }
 
-func hasScenario(ss []bench.Scenario, name string) bool {
+// anyBare reports whether a scenario needs the in-process bare handler.
+func anyBare(ss []bench.Scenario) bool {
 	for _, s := range ss {
-		if s.Name == name {
+		if s.Bare() {
 			return true
 		}
 	}
 	return false
 }
 
-func withoutScenario(ss []bench.Scenario, name string) []bench.Scenario {
+// withoutNginxBare drops the ceilings served through nginx (its route is
+// missing); the scenarios compared with them then report no ratio.
+func withoutNginxBare(ss []bench.Scenario) []bench.Scenario {
+	dropped := map[string]bool{}
+	for _, s := range ss {
+		if s.Bare() && s.URL == "" {
+			dropped[s.Name] = true
+		}
+	}
 	var out []bench.Scenario
 	for _, s := range ss {
-		if s.Name != name {
+		if !dropped[s.Name] {
 			out = append(out, s)
 		}
 	}

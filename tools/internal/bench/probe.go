@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -193,4 +194,74 @@ func (m MailpitSearch) Newest(ctx context.Context, query string) (int, time.Time
 		newest = out.Messages[0].Created
 	}
 	return out.Total, newest, nil
+}
+
+// gcFigures are a Go process's cumulative CPU seconds, used (available
+// minus idle) and GC's, from runtime/metrics (/cpu/classes/total, /idle and
+// /gc/total).
+type gcFigures struct {
+	gc, total float64
+	ok        bool
+}
+
+// readGC sums the GC and total CPU estimates of every target; ok is false
+// when any of them did not answer or does not export them.
+func readGC(ctx context.Context, targets []*Metrics) gcFigures {
+	var f gcFigures
+	if len(targets) == 0 {
+		return f
+	}
+	f.ok = true
+	for _, m := range targets {
+		gc, total, err := m.gcCPU(ctx) // total: used CPU
+		if err != nil || total == 0 {
+			f.ok = false
+			continue
+		}
+		f.gc += gc
+		f.total += total
+	}
+	return f
+}
+
+func (m *Metrics) gcCPU(ctx context.Context) (gc, total float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := m.HTTP.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var idle float64
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "go_cpu_classes_gc_total_cpu_seconds_total "):
+			gc = sampleValue(line)
+		case strings.HasPrefix(line, "go_cpu_classes_idle_cpu_seconds_total "):
+			idle = sampleValue(line)
+		case strings.HasPrefix(line, "go_cpu_classes_total_cpu_seconds_total "):
+			total = sampleValue(line)
+		}
+	}
+	return gc, total - idle, sc.Err()
+}
+
+// LoadAverage is the machine's 1-minute load average (/proc/loadavg), 0 if
+// unreadable.
+func LoadAverage() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

@@ -40,11 +40,36 @@ type Scenario struct {
 	Invalid      float64 // extra requests with broken tokens, as a share of participants
 	Conns        int
 	Stock        int64 // gifts of this round (event scenarios only)
+	// URL is where the requests go when not through nginx (Stack.BaseURL):
+	// one apply-gateway replica, or the bare handler served the same way.
+	URL string `json:",omitempty"`
+	// Ceiling names the bare-handler scenario of the same shape that this
+	// one is compared with, in the same run.
+	Ceiling string `json:",omitempty"`
+	// AuthShape sends like the auth herd (JSON bodies, one loopback address
+	// per connection): the auth phases and their ceiling.
+	AuthShape bool `json:",omitempty"`
 }
 
 // Event reports whether the scenario goes through the real system (and so has
 // decisions and emails to wait for).
 func (s Scenario) Event() bool { return s.Path == ApplyPath || s.Direct() }
+
+// Bare reports whether the scenario hits the bare handler (a ceiling).
+func (s Scenario) Bare() bool { return s.Path == benchbare.Path }
+
+// Auth reports whether the scenario is a phase of the auth herd.
+func (s Scenario) Auth() bool {
+	return s.AuthShape || s.Path == AuthCodesPath || s.Path == AuthVerifyPath
+}
+
+// Base is the URL the scenario's requests go to.
+func (s Scenario) Base(st *Stack) string {
+	if s.URL != "" {
+		return s.URL
+	}
+	return st.BaseURL
+}
 
 // Direct reports whether the scenario writes to Kafka instead of calling HTTP.
 func (s Scenario) Direct() bool { return s.Path == DrainPath }
@@ -83,6 +108,13 @@ type Stack struct {
 	// Brokers and EventID are for the drain scenario's direct writes.
 	Brokers []string
 	EventID string
+	// Gateways are the apply-gateway instances whose Go runtime metrics
+	// (GC CPU share) are read around each scenario.
+	Gateways []*Metrics
+
+	// codes are the verification codes of the latest auth-codes round, for
+	// the auth-verify round that follows it in the same run.
+	codes *authRound
 }
 
 // ProfileTarget is a service instance with pprof endpoints.
@@ -117,6 +149,7 @@ type Result struct {
 	Stock        int64  `json:"stock"`
 	Bare         bool   `json:"bare,omitempty"`   // against the bare handler
 	Direct       bool   `json:"direct,omitempty"` // written straight to Kafka
+	Auth         bool   `json:"auth,omitempty"`   // a phase of the auth herd
 
 	Elapsed    time.Duration  `json:"elapsedNs"`
 	Throughput float64        `json:"throughput"`
@@ -162,6 +195,23 @@ type Result struct {
 	OtherCPU float64  `json:"otherCpuSeconds"`
 	Profiles []string `json:"profiles,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
+	// Load is the machine's 1-minute load average at the end of the scenario.
+	Load float64 `json:"load"`
+	// GCShare is the share of the CPU apply-gateway used (runtime/metrics:
+	// available minus idle) that went to the garbage collector during the
+	// scenario, both replicas together; -1 when not read.
+	GCShare float64 `json:"gcShare"`
+
+	// Auth herd figures (auth-codes): code emails in Mailpit, their rate from
+	// the first request to the last arrival, and the request → arrival
+	// latency per participant.
+	AuthEmails    int           `json:"authEmails,omitempty"`
+	AuthEmailRate float64       `json:"authEmailRate,omitempty"`
+	AuthEmailP50  time.Duration `json:"authEmailP50Ns,omitempty"`
+	AuthEmailP95  time.Duration `json:"authEmailP95Ns,omitempty"`
+	AuthEmailMax  time.Duration `json:"authEmailMaxNs,omitempty"`
+	// AuthTokens counts verify answers that carried a participant token.
+	AuthTokens int `json:"authTokens,omitempty"`
 
 	RateSeries      []Point `json:"rateSeries"`
 	LagSeries       []Point `json:"lagSeries,omitempty"`
@@ -185,7 +235,7 @@ func (r *Result) Proc(name string) (ProcResult, bool) {
 // unique, so MySQL and Mailpit counts see only them.
 func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix string) (*Result, error) {
 	res := &Result{Run: run, Scenario: s.Name, Prefix: prefix, Participants: s.Participants, Conns: s.Conns, Stock: s.Stock,
-		Bare: !s.Event(), Direct: s.Direct(),
+		Bare: s.Bare(), Direct: s.Direct(), Auth: s.Auth() && !s.Bare(),
 		PersistAfterLast202: NotMeasured, EmailsAfterDecisions: NotMeasured, EmailsAfterLast202: NotMeasured}
 	var before stackclient.Stats
 	if s.Event() {
@@ -203,11 +253,14 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		// The gateways refresh their local sold-out flag every 200 ms.
 		sleep(ctx, time.Second)
 	}
-	attempts, err := mintAttempts(st.Minter, s, prefix)
-	if err != nil {
-		return nil, err
+	var attempts []Attempt
+	var err error
+	if !s.Auth() {
+		if attempts, err = mintAttempts(st.Minter, s, prefix); err != nil {
+			return nil, err
+		}
 	}
-	res.Requests = len(attempts)
+	res.Requests = s.Requests()
 
 	// Resource accounting starts here: peaks reset, CPU counters read.
 	peakReset := true
@@ -222,6 +275,7 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		res.Notes = append(res.Notes, "could not reset VmHWM (clear_refs): peak RSS is the 250 ms sampled maximum")
 	}
 	busy0 := MachineBusyTicks()
+	gc0 := readGC(ctx, st.Gateways)
 	consumer0, consumerErr := st.Consumer.Consumer(ctx, kafka.TopicApplications)
 	smp := startSampler(ctx, st)
 
@@ -278,11 +332,16 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		res.Accepted, res.DistinctAccepted = len(attempts), len(attempts)
 		res.ByStatus = map[string]int{"acknowledged by Kafka": len(attempts)}
 		fmt.Fprintf(st.Log, "        acknowledged in %s (%.0f/s)\n", took.Round(time.Millisecond), res.Throughput)
+	} else if s.Auth() {
+		if began, err = runAuth(ctx, st, s, run, prefix, res); err != nil {
+			smp.stop()
+			return nil, err
+		}
 	} else {
-		fmt.Fprintf(st.Log, "  %-5s %d requests (%d participants) over %d connections -> %s\n",
-			s.Name, len(attempts), s.Participants, s.Conns, s.Path)
+		fmt.Fprintf(st.Log, "  %-5s %d requests (%d participants) over %d connections -> %s%s\n",
+			s.Name, len(attempts), s.Participants, s.Conns, s.Base(st), s.Path)
 		var outcomes []Outcome
-		outcomes, began, err = Attack(ctx, st.BaseURL, s.Path, attempts, s.Conns, st.RequestTimeout)
+		outcomes, began, err = Attack(ctx, s.Base(st), s.Path, attempts, s.Conns, st.RequestTimeout)
 		if err != nil {
 			smp.stop()
 			return nil, err
@@ -301,6 +360,11 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 	}
 	samples := smp.stop()
 	res.BusyCPU = float64(MachineBusyTicks()-busy0) / clockTicks
+	res.Load = LoadAverage()
+	res.GCShare = -1
+	if gc1 := readGC(ctx, st.Gateways); gc0.ok && gc1.ok && gc1.total > gc0.total {
+		res.GCShare = (gc1.gc - gc0.gc) / (gc1.total - gc0.total)
+	}
 	if consumer1, err := st.Consumer.Consumer(ctx, kafka.TopicApplications); err == nil && consumerErr == nil && consumer1.Batches > consumer0.Batches {
 		res.Batches = consumer1.Batches - consumer0.Batches
 		res.MeanBatch = (consumer1.BatchMessages - consumer0.BatchMessages) / res.Batches
@@ -420,6 +484,8 @@ func summarizeOutcomes(res *Result, s Scenario, attempts []Attempt, outcomes []O
 			res.Errors++
 		case o.Status == http.StatusConflict && s.Event() && (o.Code == "EVENT_CLOSED" || o.Code == "ALREADY_APPLIED"):
 			// The correct answer after sell-out, and to a duplicate.
+		case o.Status == http.StatusOK && s.Auth():
+			// A code sent, or a code verified.
 		case o.Status == http.StatusUnauthorized && invalid:
 			// The correct answer to a broken token.
 		default:

@@ -112,14 +112,12 @@ func (h *Handlers) Register(e *gin.Engine) {
 func (h *Handlers) requireToken(c *gin.Context) {
 	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	if !ok || raw == "" {
-		httpserver.WriteError(c, httpserver.NewError(http.StatusUnauthorized, httpserver.CodeUnauthorized,
-			"인증 토큰이 필요합니다. (Authorization: Bearer <token> required)"))
+		httpserver.WriteError(c, errTokenMissing)
 		return
 	}
 	claims, err := h.verifier.Verify(strings.TrimSpace(raw))
 	if err != nil {
-		httpserver.WriteError(c, httpserver.NewError(http.StatusUnauthorized, CodeInvalidToken,
-			"유효하지 않거나 만료된 토큰입니다. (invalid or expired token)"))
+		httpserver.WriteError(c, errTokenInvalid)
 		return
 	}
 	c.Set("email", claims.Email)
@@ -162,8 +160,26 @@ func (h *Handlers) apply(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	httpserver.WriteOK(c, http.StatusAccepted, "신청이 접수되었습니다. 결과는 이메일로 안내됩니다.", gin.H{"status": admission.Pending})
+	httpserver.WriteBody(c, acceptedBody)
 }
+
+// The answers of the participant routes that never change, encoded once
+// (most of a herd's answers are one of these).
+var (
+	acceptedBody = httpserver.MustBody(http.StatusAccepted, "신청이 접수되었습니다. 결과는 이메일로 안내됩니다.",
+		map[string]admission.Status{"status": admission.Pending})
+	errTokenMissing = httpserver.NewError(http.StatusUnauthorized, httpserver.CodeUnauthorized,
+		"인증 토큰이 필요합니다. (Authorization: Bearer <token> required)")
+	errTokenInvalid = httpserver.NewError(http.StatusUnauthorized, CodeInvalidToken,
+		"유효하지 않거나 만료된 토큰입니다. (invalid or expired token)")
+	errAlreadyApplied = httpserver.NewError(http.StatusConflict, CodeAlreadyApplied, "이미 신청하셨습니다. (already applied)")
+	errSoldOut        = httpserver.NewError(http.StatusConflict, CodeEventClosed, "선착순 마감되었습니다. (event closed: sold out)")
+	errNotOpen        = httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
+	errBusy           = httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
+		"요청이 많아 잠시 후 다시 시도해 주세요. (too busy, retry shortly)").WithRetryAfter(time.Second)
+	errUnavailable = httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
+		"일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해 주세요. (temporarily unavailable)").WithRetryAfter(5 * time.Second)
+)
 
 func (h *Handlers) status(c *gin.Context) {
 	st, err := h.applier.Status(c.Request.Context(), c.GetString("email"))
@@ -328,24 +344,22 @@ func statsResult(st admin.Stats) gin.H {
 func toAPIError(err error) *httpserver.Error {
 	switch {
 	case errors.Is(err, admission.ErrAlreadyApplied):
-		return httpserver.NewError(http.StatusConflict, CodeAlreadyApplied, "이미 신청하셨습니다. (already applied)")
+		return errAlreadyApplied
 	case errors.Is(err, admission.ErrSoldOut):
-		return httpserver.NewError(http.StatusConflict, CodeEventClosed, "선착순 마감되었습니다. (event closed: sold out)")
+		return errSoldOut
 	case errors.Is(err, admission.ErrNotOpen):
-		apiErr := httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
 		// Before the window: Retry-After counts down to the opening.
 		var notYet *admission.NotOpenError
 		if errors.As(err, &notYet) {
 			if wait := time.Until(notYet.OpensAt); wait > 0 {
-				return apiErr.WithRetryAfter(wait)
+				return errNotOpen.WithRetryAfter(wait)
 			}
 		}
-		return apiErr
+		return errNotOpen
 	case errors.Is(err, admission.ErrNotFound):
 		return httpserver.NewError(http.StatusNotFound, CodeApplicationNotFound, "신청 내역이 없습니다. (application not found)")
 	case errors.Is(err, admission.ErrBusy):
-		return httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
-			"요청이 많아 잠시 후 다시 시도해 주세요. (too busy, retry shortly)").WithRetryAfter(time.Second)
+		return errBusy
 	case errors.Is(err, admin.ErrInvalidStock):
 		return httpserver.NewError(http.StatusBadRequest, CodeInvalidStock, "count는 0 이상 10,000,000 이하의 정수여야 합니다. (count must be 0..10000000)")
 	case errors.Is(err, admission.ErrInProgress):
@@ -363,8 +377,7 @@ func toAPIError(err error) *httpserver.Error {
 	case errors.Is(err, admin.ErrInvalidWindow):
 		return httpserver.NewError(http.StatusBadRequest, CodeInvalidWindow, "opensAt은 closesAt보다 빨라야 합니다. (opensAt must be before closesAt)")
 	case errors.Is(err, admission.ErrUnavailable), errors.Is(err, admin.ErrUnavailable):
-		return httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
-			"일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해 주세요. (temporarily unavailable)").WithRetryAfter(5 * time.Second)
+		return errUnavailable
 	default:
 		return httpserver.NewError(http.StatusInternalServerError, httpserver.CodeInternal, "서버 내부 오류가 발생했습니다. (internal error)")
 	}
