@@ -79,7 +79,7 @@ func run() error {
 	rt.Ready("smtp_results", resultSender.Ping)
 
 	deps := func(s *mail.Sender) delivery.Deps {
-		return delivery.Deps{Sender: smtpmail.New(s), Markers: markers, Renderer: renderer, Metrics: metrics, Log: rt.Log(),
+		return delivery.Deps{Sender: smtpmail.New(s), Markers: markers, Renderer: renderer, Metrics: metrics, Log: rt.Log(), SendTimeout: cfg.Mail.Timeout,
 			Retry: delivery.DefaultRetry(cfg.MailMaxAttempts)}
 	}
 	codeHandler, err := consumer.NewCodeHandler(deps(codeSender))

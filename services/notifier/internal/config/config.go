@@ -93,7 +93,8 @@ func (c Config) Validate() error {
 	} else if !strings.Contains(addr.Address, "@") {
 		fail("FAREWELL_MAIL_FROM needs a domain")
 	}
-	// A send must finish well inside the 45 s "sending" claim (delivery.SendingTTL).
+	// A send must finish well inside the 45 s "sending" claim (delivery.SendingTTL): the
+	// retries of one email stop one timeout before the claim expires.
 	if m.Timeout < time.Second || m.Timeout > 30*time.Second {
 		fail("FAREWELL_SMTP_TIMEOUT must be between 1s and 30s")
 	}

@@ -83,6 +83,9 @@ type Deps struct {
 	Retry    Retry
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SendTimeout is the SMTP timeout of one send (it bounds the retries:
+	// see sendBudget); zero means 10 s.
+	SendTimeout time.Duration
 }
 
 // Undeliverable says why a message can never be delivered; it goes to the
@@ -95,10 +98,17 @@ type Undeliverable struct {
 // ErrTemporary wraps failures that make the whole batch retry later.
 var ErrTemporary = errors.New("temporary delivery failure")
 
+// recentCapacity bounds how many sent emails a Service remembers in memory.
+const recentCapacity = 100_000
+
 // Service sends the emails of one kind, at most once per job.
 type Service struct {
 	kind Kind
 	d    Deps
+	// recent remembers the emails this process sent, so a batch retried
+	// after Redis lost or refused their "sent" markers does not mail them
+	// again (Redis restarted without the last writes, or answered errors).
+	recent *recentSends
 }
 
 // NewService returns a Service for kind.
@@ -112,7 +122,10 @@ func NewService(kind Kind, d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{kind: kind, d: d}, nil
+	if d.SendTimeout <= 0 {
+		d.SendTimeout = 10 * time.Second
+	}
+	return &Service{kind: kind, d: d, recent: newRecentSends(recentCapacity)}, nil
 }
 
 // Kind is the kind of email the service sends.
@@ -135,6 +148,14 @@ func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, 
 		return nil, nil
 	}
 
+	if s.recent.has(job.MessageID()) {
+		// Sent by this process already; its marker may be missing in Redis.
+		s.d.Metrics.duplicate(s.kind)
+		if err := s.d.Markers.MarkSent(ctx, job); err != nil {
+			return nil, fmt.Errorf("%w: restore the sent marker: %w", ErrTemporary, err)
+		}
+		return nil, nil
+	}
 	claim, err := s.d.Markers.Claim(ctx, job)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrTemporary, err)
@@ -157,7 +178,11 @@ func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, 
 		return &Undeliverable{Reason: "render: " + err.Error(), Attempts: 1}, nil
 	}
 
-	attempts, err := s.send(ctx, job, out)
+	// The sends stop in time for the last one to finish inside the claim:
+	// a claim that expired mid-retry would let another consumer send too.
+	sendCtx, cancelSend := context.WithTimeout(ctx, s.sendBudget())
+	attempts, err := s.send(sendCtx, job, out)
+	cancelSend()
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrPermanent):
@@ -172,12 +197,43 @@ func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, 
 	}
 
 	s.d.Metrics.sent(s.kind)
-	if err := s.d.Markers.MarkSent(context.WithoutCancel(ctx), job); err != nil {
-		// The email is out; the "sending" claim still blocks duplicates
-		// until it expires, so the batch goes on rather than resending.
-		s.d.Log.Warn("email sent but its marker could not be set", "kind", s.kind, "message_id", job.MessageID(), "err", err)
+	s.recent.add(job.MessageID())
+	if err := s.markSent(ctx, job); err != nil {
+		// Shutting down before Redis took the marker: the batch is not
+		// committed, and the redelivery finds the claim (or, in another
+		// process, sends again once it expired: at-least-once at the edge).
+		return nil, fmt.Errorf("%w: email sent, marker not set: %w", ErrTemporary, err)
 	}
 	return nil, nil
+}
+
+// sendBudget is how long the sends of one email may take: the claim's
+// lifetime less one SMTP timeout and a margin, so a send started at the end
+// of the budget still finishes before the claim expires.
+func (s *Service) sendBudget() time.Duration {
+	budget := SendingTTL - s.d.SendTimeout - 2*time.Second
+	return max(budget, time.Second)
+}
+
+// markSent records the "sent" marker, retrying while Redis refuses it
+// (restarting, paused, failing over): the email is out and must never be
+// sent again, so giving up here is only for shutdown.
+func (s *Service) markSent(ctx context.Context, job Job) error {
+	backoff := s.d.Retry.FirstBackoff
+	for attempt := 1; ; attempt++ {
+		err := s.d.Markers.MarkSent(ctx, job)
+		if err == nil {
+			return nil
+		}
+		s.d.Log.Warn("email sent but its marker could not be set; retrying the marker", "kind", s.kind,
+			"message_id", job.MessageID(), "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, s.d.Retry.MaxBackoff)
+	}
 }
 
 func (s *Service) render(job Job, now time.Time) (templates.Rendered, error) {
