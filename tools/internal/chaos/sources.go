@@ -143,7 +143,7 @@ func filterGroup(lags []Lag, group string) []Lag {
 // consumerRebuilds reads farewell_redis_rebuilds_total from stock-consumer's
 // metrics (-1 when unavailable).
 func (s *Stack) consumerRebuilds(ctx context.Context) float64 {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+componentNamed("stock-consumer-1").Addr()+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.componentNamed("stock-consumer-1").Addr()+"/metrics", nil)
 	if err != nil {
 		return -1
 	}
