@@ -230,7 +230,10 @@ func haRedisFailover(ctx context.Context, s *Stack, z Size) (*Run, error) {
 		return nil, err
 	}
 	n := z.n(1500, 400)
-	r, err := NewRun(ctx, s, "ha-redis-failover", n, int64(n/3), Options{SettleTimeout: 150 * time.Second})
+	r, err := NewRun(ctx, s, "ha-redis-failover", n, int64(n/3), Options{SettleTimeout: 150 * time.Second,
+		// Known gap K10 (docs/design.md): the notifier's markers live in Redis only.
+		DuplicatesExpected: "the notifier's \"sent\" markers written just before the kill were acknowledged by the old primary and not yet replicated; " +
+			"the batch they belonged to is redelivered and the new primary has no marker, so those emails go out again with the same Message-ID (K10)"})
 	if err != nil {
 		return nil, err
 	}
