@@ -177,7 +177,7 @@ func haTwoBrokers(ctx context.Context, s *Stack, z Size) (*Run, error) {
 			r.Event("%s is back", killed[1])
 			return nil
 		})
-	judgeOutage(r, "two brokers", down, true)
+	judgeOutage(r, "two of three brokers", down, true)
 	if err != nil {
 		return r, err
 	}

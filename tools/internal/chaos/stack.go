@@ -46,13 +46,13 @@ func (s *Stack) componentNamed(name string) localstack.Component {
 // Stack is the running local stack seen from the outside: its files, its
 // processes, and clients for every source of truth.
 type Stack struct {
-	Root    string
-	Paths   localstack.Paths
+	Root  string
+	Paths localstack.Paths
 	// Topology is the one recorded in .run/topology by `stack up`.
 	Topology localstack.Topology
-	Env     map[string]string
-	EventID string
-	Keys    redisx.EventKeys
+	Env      map[string]string
+	EventID  string
+	Keys     redisx.EventKeys
 
 	API     *stackclient.Client
 	Minter  *token.Codec
@@ -122,8 +122,8 @@ func OpenStack(log io.Writer) (*Stack, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}
 	s := &Stack{
 		Root: root, Paths: paths, Topology: topo, Env: env, EventID: eventID, Keys: redisx.KeysFor(eventID),
-		API:    stackclient.NewClient(nginxURL, env["FAREWELL_ADMIN_KEY"], 512),
-		Minter: minter,
+		API:      stackclient.NewClient(nginxURL, env["FAREWELL_ADMIN_KEY"], 512),
+		Minter:   minter,
 		Redis:    newRedisClient(env),
 		DB:       db,
 		Mailpit:  &Mailpit{URL: mailpitURL, HTTP: &http.Client{Timeout: 10 * time.Second}},
@@ -135,8 +135,8 @@ func OpenStack(log io.Writer) (*Stack, error) {
 			Paths:    paths,
 			Topology: topo,
 			Environ:  callerEnviron(),
-			Out:     logFile,
-			Err:     logFile,
+			Out:      logFile,
+			Err:      logFile,
 		}),
 	}
 	s.API.HTTP.Timeout = 20 * time.Second
