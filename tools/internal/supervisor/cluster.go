@@ -390,8 +390,33 @@ func (s *Supervisor) adoptTopology() error {
 			return fmt.Errorf("the %s topology is running (%s): stop it with `make stop` before starting the %s one",
 				recorded.Name, strings.Join(running, ", "), s.topo.Name)
 		}
+		if err := s.dropRedisData(); err != nil {
+			return err
+		}
 	}
 	return localstack.RecordTopology(s.p, s.topo)
+}
+
+// dropRedisData deletes the data files of the topology's Redis servers. The
+// topologies share MariaDB but not Redis: decisions made while the other one
+// ran are missing from ours, and a Redis that kept its event state would
+// never be rebuilt (docs/design.md K3) and would oversell. Without the files
+// Redis starts empty and stock-consumer restores the event from MySQL.
+func (s *Supervisor) dropRedisData() error {
+	for _, n := range s.topo.Redis {
+		dir := s.dataDir(n.Name)
+		for _, f := range []string{"appendonlydir", "appendonly.aof", "dump.rdb"} {
+			path := filepath.Join(dir, f)
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			if err := os.RemoveAll(path); err != nil {
+				return fmt.Errorf("switching to the %s topology: %w", s.topo.Name, err)
+			}
+			s.infof("  %-20s removed %s (another topology ran since: Redis is rebuilt from MySQL)", n.Name, path)
+		}
+	}
+	return nil
 }
 
 // sayMemory prints what the topology needs and what the machine has free.

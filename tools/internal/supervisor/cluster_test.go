@@ -78,8 +78,19 @@ func TestAdoptTopologyRefusesARunningOtherTopology(t *testing.T) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
+	// The small Redis holds data from before the ha topology ran: stale.
+	aof := filepath.Join(p.Run, "redis", "appendonlydir", "appendonly.aof.1.incr.aof")
+	if err := os.MkdirAll(filepath.Dir(aof), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(aof, []byte("*1\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := small.adoptTopology(); err != nil {
 		t.Fatalf("after the ha processes stopped: %v", err)
+	}
+	if _, err := os.Stat(aof); err == nil {
+		t.Error("the small Redis kept its data across a switch of topology")
 	}
 	if got, _ := localstack.RecordedTopology(p); got.Name != "small" {
 		t.Fatalf("recorded %q after the switch, want small", got.Name)
