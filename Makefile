@@ -9,7 +9,7 @@ SHELL := /usr/bin/env bash
 # (build cache) when nothing changed.
 STACK := .run/bin/stack
 
-.PHONY: help run stop status logs infra restart test test-unit proto proto-check lint demo docker fuzz fuzz-short fuzz-api vuln
+.PHONY: help run run-ha test-ha chaos-ha stop status logs infra restart test test-unit proto proto-check lint demo docker fuzz fuzz-short fuzz-api vuln
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ $(STACK):
 
 run: $(STACK) ## Start infra + all services natively on loopback (idempotent: adopts what runs)
 	@$(STACK) up
+
+run-ha: $(STACK) ## The production shape: 3 Kafka brokers (replication 3), Redis primary + replica + 3 Sentinels, all services
+	@$(STACK) up -topology ha
 
 infra: $(STACK) ## Start only Redis, MariaDB, Kafka (+topics), Mailpit and nginx
 	@$(STACK) infra
@@ -48,8 +51,11 @@ MODULES := pkg proto services/auth services/apply-gateway services/stock-consume
 RACE_MODULES := pkg services/auth services/apply-gateway services/stock-consumer services/notifier tools
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
 
+# STACK_TOPOLOGY is the topology `make test` starts when nothing runs: the one last started (test-ha: ha).
+STACK_TOPOLOGY ?= $(shell cat .run/topology 2>/dev/null || echo small)
+
 test: $(STACK) ## Start the stack if needed, then run every unit, integration and end-to-end test
-	@$(STACK) up
+	@$(STACK) up -topology $(STACK_TOPOLOGY)
 	@$(STACK) tools
 	@$(MAKE) --no-print-directory proto-check
 	@$(MAKE) --no-print-directory fuzz-short
@@ -58,6 +64,9 @@ test: $(STACK) ## Start the stack if needed, then run every unit, integration an
 		echo "==> go test $$race $$m"; \
 		(cd $$m && FAREWELL_REQUIRE_TOOLS=1 go test $$race $(GO_TEST_FLAGS) ./...) || failed=1; \
 	done; exit $$failed
+
+test-ha: ## make test against the HA topology (make run-ha)
+	@$(MAKE) --no-print-directory test STACK_TOPOLOGY=ha
 
 test-unit: ## Only the pure unit tests: no server needed (integration tests skip under -short)
 	@failed=0; for m in $(MODULES); do \
@@ -109,3 +118,8 @@ bench: ## Load runs (seed, herd, replica, kafka, auth, drain; each next to a bar
 .PHONY: chaos
 chaos: ## Fault injection against the running stack, then invariant checks (ARGS="-scenario dup-storm,broker-outage"; -list)
 	@go run ./tools/cmd/chaos $(ARGS)
+
+.PHONY: chaos-ha
+chaos-ha: $(STACK) ## Start the HA topology if needed, then the HA fault scenarios (broker and Redis primary kills) and the reduced suite on it
+	@$(STACK) up -topology ha
+	@go run ./tools/cmd/chaos -scenario ha $(ARGS)

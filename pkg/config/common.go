@@ -16,10 +16,14 @@ type Common struct {
 	Instance string
 	HTTPAddr string
 	LogLevel string
-	// Redis
-	RedisAddr     string
-	RedisPassword string
-	RedisPoolSize int
+	// Redis: RedisAddr directly, or through Sentinel when RedisSentinels
+	// lists any (RedisMaster names the primary they watch; RedisAddr is
+	// then unused).
+	RedisAddr      string
+	RedisSentinels []string
+	RedisMaster    string
+	RedisPassword  string
+	RedisPoolSize  int
 	// Kafka
 	KafkaBrokers []string
 	// EventID names the event this deployment runs.
@@ -42,6 +46,8 @@ func LoadCommon(e *Env, service, defaultAddr string) Common {
 		HTTPAddr:        e.String("FAREWELL_HTTP_ADDR", defaultAddr),
 		LogLevel:        e.String("FAREWELL_LOG_LEVEL", "info"),
 		RedisAddr:       e.String("FAREWELL_REDIS_ADDR", "127.0.0.1:6379"),
+		RedisSentinels:  e.List("FAREWELL_REDIS_SENTINELS", nil),
+		RedisMaster:     e.String("FAREWELL_REDIS_MASTER", ""),
 		RedisPassword:   e.String("FAREWELL_REDIS_PASSWORD", ""),
 		RedisPoolSize:   e.Int("FAREWELL_REDIS_POOL_SIZE", 64),
 		KafkaBrokers:    e.List("FAREWELL_KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
@@ -65,6 +71,12 @@ func (c Common) Validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
 		fail("FAREWELL_LOG_LEVEL must be debug, info, warn or error")
+	}
+	if len(c.RedisSentinels) > 0 && strings.TrimSpace(c.RedisMaster) == "" {
+		fail("FAREWELL_REDIS_MASTER must name the primary the Sentinels in FAREWELL_REDIS_SENTINELS watch")
+	}
+	if len(c.RedisSentinels) == 0 && strings.TrimSpace(c.RedisMaster) != "" {
+		fail("FAREWELL_REDIS_MASTER is set but FAREWELL_REDIS_SENTINELS lists no Sentinel")
 	}
 	if len(c.KafkaBrokers) == 0 {
 		fail("FAREWELL_KAFKA_BROKERS must list at least one broker")

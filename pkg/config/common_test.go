@@ -41,3 +41,22 @@ func TestCommonValidateRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestCommonSentinelSettingsGoTogether(t *testing.T) {
+	for _, tc := range []struct {
+		env map[string]string
+		ok  bool
+	}{
+		{map[string]string{"FAREWELL_REDIS_SENTINELS": "s1:26379,s2:26379", "FAREWELL_REDIS_MASTER": "farewell"}, true},
+		{map[string]string{"FAREWELL_REDIS_SENTINELS": "s1:26379"}, false},
+		{map[string]string{"FAREWELL_REDIS_MASTER": "farewell"}, false},
+	} {
+		c := LoadCommon(FromMap(tc.env), "auth", ":8081")
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%v: Validate() = %v, want ok=%v", tc.env, err, tc.ok)
+		}
+		if tc.ok && len(c.RedisSentinels) != 2 {
+			t.Errorf("sentinels = %v", c.RedisSentinels)
+		}
+	}
+}

@@ -48,9 +48,18 @@ type TopicResult struct {
 // partition count that differs from the spec is reported, never changed:
 // adding partitions would reshuffle keys).
 func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, specs []TopicSpec, replication int16) ([]TopicResult, error) {
+	return EnsureReplicatedTopics(ctx, admin, specs, replication, 0)
+}
+
+// EnsureReplicatedTopics is EnsureTopics with min.insync.replicas set on
+// every topic it creates (0 keeps the broker default). With the producers'
+// acks=all, an acknowledged message is then on at least minInsync brokers,
+// and a partition with fewer in-sync replicas refuses writes instead of
+// acknowledging them on one copy.
+func EnsureReplicatedTopics(ctx context.Context, admin sarama.ClusterAdmin, specs []TopicSpec, replication int16, minInsync int) ([]TopicResult, error) {
 	out := make([]TopicResult, 0, len(specs))
 	for _, spec := range specs {
-		r, err := ensureTopic(ctx, admin, spec, replication)
+		r, err := ensureTopic(ctx, admin, spec, replication, minInsync)
 		if err != nil {
 			return out, fmt.Errorf("topic %s: %w", spec.Name, err)
 		}
@@ -61,23 +70,30 @@ func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, specs []TopicS
 
 // ensureTopic creates spec if it is missing. Transient controller errors (a
 // freshly started KRaft node) are retried until ctx ends.
-func ensureTopic(ctx context.Context, admin sarama.ClusterAdmin, spec TopicSpec, replication int16) (TopicResult, error) {
+func ensureTopic(ctx context.Context, admin sarama.ClusterAdmin, spec TopicSpec, replication int16, minInsync int) (TopicResult, error) {
 	detail := &sarama.TopicDetail{
 		NumPartitions:     spec.Partitions,
 		ReplicationFactor: replication,
+		ConfigEntries:     map[string]*string{},
 	}
 	retention := "default"
 	if spec.Retention > 0 {
 		ms := strconv.FormatInt(spec.Retention.Milliseconds(), 10)
-		detail.ConfigEntries = map[string]*string{"retention.ms": &ms}
+		detail.ConfigEntries["retention.ms"] = &ms
 		retention = spec.Retention.String()
+	}
+	isr := ""
+	if minInsync > 0 {
+		v := strconv.Itoa(minInsync)
+		detail.ConfigEntries["min.insync.replicas"] = &v
+		isr = " min.insync.replicas=" + v
 	}
 	for {
 		err := admin.CreateTopic(spec.Name, detail, false)
 		switch {
 		case err == nil:
-			return TopicResult{Spec: spec, Created: true, Line: fmt.Sprintf("created  %-36s partitions=%d replication=%d retention=%s",
-				spec.Name, spec.Partitions, replication, retention)}, nil
+			return TopicResult{Spec: spec, Created: true, Line: fmt.Sprintf("created  %-36s partitions=%d replication=%d retention=%s%s",
+				spec.Name, spec.Partitions, replication, retention, isr)}, nil
 		case errors.Is(err, sarama.ErrTopicAlreadyExists):
 			line, err := describeExisting(admin, spec)
 			return TopicResult{Spec: spec, Line: line}, err
@@ -115,6 +131,9 @@ func describeExisting(admin sarama.ClusterAdmin, spec TopicSpec) (string, error)
 	}
 	got := int32(len(metas[0].Partitions))
 	line := fmt.Sprintf("exists   %-36s partitions=%d", spec.Name, got)
+	if len(metas[0].Partitions) > 0 {
+		line += fmt.Sprintf(" replication=%d", len(metas[0].Partitions[0].Replicas))
+	}
 	if got != spec.Partitions {
 		line += fmt.Sprintf(" (spec wants %d; left unchanged)", spec.Partitions)
 	}

@@ -11,23 +11,26 @@ import (
 	"time"
 )
 
-// Ready checks once whether component c answers: Redis PING, the MariaDB
-// server greeting, the Kafka port, Mailpit's /api/v1/info, nginx's
-// /nginx-health and a service's /readyz. It does not look at the pid file.
+// Ready checks once whether component c answers: Redis (and Sentinel)
+// PING, the MariaDB server greeting, the Kafka port, Mailpit's
+// /api/v1/info, nginx's /nginx-health and a service's /readyz. It does not
+// look at the pid file.
 func Ready(ctx context.Context, c Component) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	switch c.Name {
-	case "redis":
-		return redisPing(ctx, c.Addr())
-	case "mariadb":
-		return mysqlGreeting(ctx, c.Addr())
-	case "kafka":
-		return tcpOpen(ctx, c.Addr())
-	case "mailpit":
-		return httpOK(ctx, MailpitURL+"/api/v1/info")
-	case "nginx":
-		return httpOK(ctx, NginxURL+"/nginx-health")
+	if c.Service == "" {
+		switch c.Comm {
+		case "redis-server", "redis-sentinel":
+			return redisPing(ctx, c.Addr())
+		case "mariadbd":
+			return mysqlGreeting(ctx, c.Addr())
+		case "java":
+			return tcpOpen(ctx, c.Addr())
+		case "mailpit":
+			return httpOK(ctx, MailpitURL+"/api/v1/info")
+		case "nginx":
+			return httpOK(ctx, NginxURL+"/nginx-health")
+		}
 	}
 	if c.Service != "" {
 		return httpOK(ctx, "http://"+c.Addr()+"/readyz")

@@ -11,16 +11,34 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Config configures the Redis client.
+// Config configures the Redis client: Addr directly, or, when Sentinels
+// lists any, the primary that those Sentinels know as MasterName.
 type Config struct {
-	Addr     string
-	Password string
-	DB       int
-	PoolSize int
+	Addr       string
+	Sentinels  []string
+	MasterName string
+	Password   string
+	DB         int
+	PoolSize   int
 }
 
-// NewClient returns a client; it does not dial until first use.
+// NewClient returns a client; it does not dial until first use. With
+// Sentinels it is go-redis's failover client: it asks the Sentinels for the
+// primary, and when they promote a replica it drops its connections and
+// follows the new primary by itself.
 func NewClient(cfg Config) *redis.Client {
+	if len(cfg.Sentinels) > 0 {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:    cfg.MasterName,
+			SentinelAddrs: cfg.Sentinels,
+			Password:      cfg.Password,
+			DB:            cfg.DB,
+			PoolSize:      cfg.PoolSize,
+			DialTimeout:   2 * time.Second,
+			ReadTimeout:   2 * time.Second,
+			WriteTimeout:  2 * time.Second,
+		})
+	}
 	return redis.NewClient(&redis.Options{
 		Addr:         cfg.Addr,
 		Password:     cfg.Password,

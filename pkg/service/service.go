@@ -185,10 +185,12 @@ func (r *Runtime) AddClient(name string, ping func(ctx context.Context) error, c
 	r.clients = append(r.clients, closer{name: name, close: close})
 }
 
-// Redis connects to the configured Redis, waiting for it up to the start-up
+// Redis connects to the configured Redis (directly, or through Sentinel
+// when FAREWELL_REDIS_SENTINELS is set), waiting for it up to the start-up
 // deadline, and registers it as the "redis" client.
 func (r *Runtime) Redis() (*redis.Client, error) {
-	rdb := redisx.NewClient(redisx.Config{Addr: r.cfg.RedisAddr, Password: r.cfg.RedisPassword, PoolSize: r.cfg.RedisPoolSize})
+	rdb := redisx.NewClient(redisx.Config{Addr: r.cfg.RedisAddr, Sentinels: r.cfg.RedisSentinels,
+		MasterName: r.cfg.RedisMaster, Password: r.cfg.RedisPassword, PoolSize: r.cfg.RedisPoolSize})
 	ping := func(ctx context.Context) error { return redisx.Ping(ctx, rdb) }
 	if err := Retry(r.startCtx, r.log, "redis", ping); err != nil {
 		_ = rdb.Close()

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/terning-farewell/farewell/pkg/config"
 )
 
 var services = []string{"auth", "apply-gateway", "stock-consumer", "notifier"}
@@ -322,4 +324,68 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestOverlayDataTopology checks the settings that say which Kafka and Redis the services
+// talk to: prod lists three brokers, the Sentinels and their primary's name, and replicates
+// the topics 3 times with min.insync.replicas 2; dev talks to one of each. Both are settings
+// pkg/config accepts.
+func TestOverlayDataTopology(t *testing.T) {
+	root := repoRoot(t)
+	for _, tc := range []struct {
+		overlay          string
+		brokers          int
+		sentinels        int
+		replication, isr string
+	}{
+		{"dev", 1, 0, "1", "1"},
+		{"prod", 3, 3, "3", "2"},
+	} {
+		t.Run(tc.overlay, func(t *testing.T) {
+			objs, err := BuildKustomization(filepath.Join(root, "k8s/overlays", tc.overlay))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := farewellConfig(t, objs)
+			if got := listLen(data["FAREWELL_KAFKA_BROKERS"]); got != tc.brokers {
+				t.Errorf("FAREWELL_KAFKA_BROKERS lists %d brokers, want %d: %q", got, tc.brokers, data["FAREWELL_KAFKA_BROKERS"])
+			}
+			if got := listLen(data["FAREWELL_REDIS_SENTINELS"]); got != tc.sentinels {
+				t.Errorf("FAREWELL_REDIS_SENTINELS lists %d Sentinels, want %d", got, tc.sentinels)
+			}
+			if tc.sentinels > 0 && data["FAREWELL_REDIS_MASTER"] == "" {
+				t.Errorf("FAREWELL_REDIS_SENTINELS without FAREWELL_REDIS_MASTER")
+			}
+			if data["KAFKA_REPLICATION_FACTOR"] != tc.replication || data["KAFKA_MIN_INSYNC_REPLICAS"] != tc.isr {
+				t.Errorf("topics replication %q, min.insync.replicas %q; want %s and %s",
+					data["KAFKA_REPLICATION_FACTOR"], data["KAFKA_MIN_INSYNC_REPLICAS"], tc.replication, tc.isr)
+			}
+			env := config.FromMap(data)
+			if err := config.LoadCommon(env, "auth", ":8081").Validate(); err != nil {
+				t.Errorf("pkg/config rejects the %s settings: %v", tc.overlay, err)
+			}
+		})
+	}
+}
+
+// farewellConfig returns the data of the farewell-config ConfigMap.
+func farewellConfig(t *testing.T, objs []Object) map[string]string {
+	t.Helper()
+	for _, cm := range Typed[*corev1.ConfigMap](objs) {
+		if strings.HasPrefix(cm.Name, "farewell-config") {
+			return cm.Data
+		}
+	}
+	t.Fatal("no farewell-config ConfigMap")
+	return nil
+}
+
+func listLen(v string) int {
+	n := 0
+	for _, p := range strings.Split(v, ",") {
+		if strings.TrimSpace(p) != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -8,6 +8,7 @@
 //	go run ./tools/cmd/chaos                              # every scenario (make chaos)
 //	go run ./tools/cmd/chaos -scenario dup-storm,broker-outage
 //	go run ./tools/cmd/chaos -list
+//	go run ./tools/cmd/chaos -scenario ha                 # on `make run-ha` (make chaos-ha)
 package main
 
 import (
@@ -41,7 +42,7 @@ func realMain(ctx context.Context) int {
 	)
 	flag.Parse()
 	if *list {
-		for _, sc := range chaos.Scenarios() {
+		for _, sc := range chaos.AllScenarios() {
 			fmt.Printf("  %-30s %s\n", sc.Name, sc.Summary)
 		}
 		fmt.Println("groups:")

@@ -14,6 +14,12 @@
 //	stack logs [N]   last 50 lines of every log, or follow the logs of N (e.g. kafka, auth)
 //	stack tools      install the tools only the tests need (promtool, chromium, CJK fonts)
 //
+// up and infra take -topology small|ha (default small): "ha" runs three
+// Kafka nodes (replication 3, min.insync.replicas 2) and a Redis primary
+// with one replica and three Sentinels (pkg/localstack.HA). The topology
+// is recorded in .run/topology; every other command, the chaos suite and
+// the tests follow the recorded one.
+//
 // Ports are fixed (DESIGN.md, pkg/localstack): nginx 8080, Redis 6379,
 // MariaDB 3306, Kafka 9092 (controller 9093), Mailpit SMTP 1025 / UI 8025,
 // services 8081-8088. Environment: FAREWELL_READY_TIMEOUT (seconds, default
@@ -27,6 +33,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +56,7 @@ const usage = `usage: stack COMMAND
   status     one line per component: name, pid, port, state
   logs [N]   last 50 lines of every log, or follow the logs of N (e.g. kafka, auth)
   tools      install the tools only the tests need (promtool, chromium, CJK fonts)
+up and infra take -topology small|ha (default small); the others follow .run/topology
 environment: FAREWELL_READY_TIMEOUT (s, default 90), FAREWELL_KAFKA_VERSION (default 4.4.0)
 `
 
@@ -68,6 +76,22 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ERROR %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// topologyOf returns the topology asked for with -topology by up and infra
+// (small when not asked), and the zero topology (the recorded one) for the
+// other commands.
+func topologyOf(cmd string, args []string) (localstack.Topology, error) {
+	if cmd != "up" && cmd != "infra" {
+		return localstack.Topology{}, nil
+	}
+	fs := flag.NewFlagSet("stack "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("topology", "small", "small or ha")
+	if err := fs.Parse(args); err != nil {
+		return localstack.Topology{}, usageError{}
+	}
+	return localstack.TopologyNamed(*name)
 }
 
 type usageError struct{}
@@ -113,8 +137,13 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	paths := localstack.NewPaths(root)
+	topo, err := topologyOf(cmd, rest)
+	if err != nil {
+		return err
+	}
 	sv := supervisor.New(supervisor.Config{
 		Paths:        paths,
+		Topology:     topo,
 		ReadyTimeout: cfg.readyTimeout,
 		KafkaVersion: cfg.kafkaVersion,
 		Environ:      os.Environ(),

@@ -40,12 +40,14 @@ func (s *Stack) dlqTopics() []string {
 	return out
 }
 
-func newKafkaClient() (sarama.Client, error) {
+// newKafkaClient connects to the stack's brokers (every one of the
+// topology: the client finds whichever is up).
+func (s *Stack) newKafkaClient() (sarama.Client, error) {
 	cfg := kafka.NewSaramaConfig("farewell-chaos")
 	cfg.Metadata.Retry.Max = 1
 	cfg.Net.DialTimeout = 2 * time.Second
 	cfg.Net.ReadTimeout = 5 * time.Second
-	return sarama.NewClient([]string{kafkaAddr}, cfg)
+	return sarama.NewClient(s.Topology.KafkaAddrs(), cfg)
 }
 
 // Lag is how far a group is behind on one partition.
@@ -62,7 +64,7 @@ type Lag struct {
 // high-water marks. A partition a group never committed on counts from the
 // oldest retained offset.
 func (s *Stack) Lags(ctx context.Context) ([]Lag, error) {
-	client, err := newKafkaClient()
+	client, err := s.newKafkaClient()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
@@ -138,7 +140,7 @@ type DLQMark map[string]map[int32]int64
 
 // MarkDLQ records the dead-letter topics' high-water marks.
 func (s *Stack) MarkDLQ() (DLQMark, error) {
-	client, err := newKafkaClient()
+	client, err := s.newKafkaClient()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
@@ -171,7 +173,7 @@ type DeadLetter struct {
 
 // ReadDLQ returns every message dead-lettered since mark.
 func (s *Stack) ReadDLQ(ctx context.Context, mark DLQMark) ([]DeadLetter, error) {
-	client, err := newKafkaClient()
+	client, err := s.newKafkaClient()
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}

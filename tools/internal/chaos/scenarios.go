@@ -72,17 +72,22 @@ var Groups = map[string][]string{
 	"edge-stocks":     {"stock-zero", "stock-one", "stock-surplus", "stock-change"},
 	"scaled":          {"two-consumer-rebuild", "partial-rollback", "consumer-rebalance", "gateway-clock-skew"},
 	"reduced":         {"dup-storm", "consumer-crash", "gateway-replica-loss"},
+	// ha needs `make run-ha`: the HA faults, then the reduced suite on that topology.
+	"ha": {"ha-leader-kill", "ha-two-brokers", "ha-redis-failover", "dup-storm", "consumer-crash", "gateway-replica-loss"},
 }
 
+// AllScenarios is every scenario that exists: those of Scenarios and the
+// ones that need the HA topology.
+func AllScenarios() []Scenario { return append(Scenarios(), haScenarios()...) }
+
 // Select resolves a comma-separated list of scenario and group names ("" or
-// "all": every scenario).
+// "all": every scenario of Scenarios, which runs on any topology).
 func Select(list string) ([]Scenario, error) {
-	all := Scenarios()
 	if strings.TrimSpace(list) == "" || list == "all" {
-		return all, nil
+		return Scenarios(), nil
 	}
 	byName := map[string]Scenario{}
-	for _, sc := range all {
+	for _, sc := range AllScenarios() {
 		byName[sc.Name] = sc
 	}
 	var out []Scenario

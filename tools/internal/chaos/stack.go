@@ -32,12 +32,11 @@ import (
 const (
 	nginxURL   = localstack.NginxURL
 	mailpitURL = localstack.MailpitURL
-	kafkaAddr  = localstack.KafkaAddr
 )
 
-// componentNamed returns the component of the local stack called name.
-func componentNamed(name string) localstack.Component {
-	c, ok := localstack.Lookup(name)
+// componentNamed returns the component of the running topology called name.
+func (s *Stack) componentNamed(name string) localstack.Component {
+	c, ok := s.Topology.Lookup(name)
 	if !ok {
 		panic("chaos: unknown component " + name) // programming error: names are constants
 	}
@@ -47,11 +46,13 @@ func componentNamed(name string) localstack.Component {
 // Stack is the running local stack seen from the outside: its files, its
 // processes, and clients for every source of truth.
 type Stack struct {
-	Root    string
-	Paths   localstack.Paths
-	Env     map[string]string
-	EventID string
-	Keys    redisx.EventKeys
+	Root  string
+	Paths localstack.Paths
+	// Topology is the one recorded in .run/topology by `stack up`.
+	Topology localstack.Topology
+	Env      map[string]string
+	EventID  string
+	Keys     redisx.EventKeys
 
 	API     *stackclient.Client
 	Minter  *token.Codec
@@ -86,6 +87,10 @@ func OpenStack(log io.Writer) (*Stack, error) {
 	}
 	paths := localstack.PathsOfEnvFile(envPath)
 	root := paths.Root
+	topo, err := localstack.RecordedTopology(paths)
+	if err != nil {
+		return nil, err
+	}
 	minter, err := stackclient.NewMinter(env)
 	if err != nil {
 		return nil, fmt.Errorf("local token settings: %w", err)
@@ -116,12 +121,10 @@ func OpenStack(log io.Writer) (*Stack, error) {
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	s := &Stack{
-		Root: root, Paths: paths, Env: env, EventID: eventID, Keys: redisx.KeysFor(eventID),
-		API:    stackclient.NewClient(nginxURL, env["FAREWELL_ADMIN_KEY"], 512),
-		Minter: minter,
-		Redis: redis.NewClient(&redis.Options{Addr: envOr(env, "FAREWELL_REDIS_ADDR", localstack.RedisAddr),
-			Password: env["FAREWELL_REDIS_PASSWORD"], DialTimeout: time.Second, ReadTimeout: 5 * time.Second,
-			MaxRetries: 1, PoolSize: 8}),
+		Root: root, Paths: paths, Topology: topo, Env: env, EventID: eventID, Keys: redisx.KeysFor(eventID),
+		API:      stackclient.NewClient(nginxURL, env["FAREWELL_ADMIN_KEY"], 512),
+		Minter:   minter,
+		Redis:    newRedisClient(env),
 		DB:       db,
 		Mailpit:  &Mailpit{URL: mailpitURL, HTTP: &http.Client{Timeout: 10 * time.Second}},
 		Log:      log,
@@ -129,10 +132,11 @@ func OpenStack(log io.Writer) (*Stack, error) {
 		chaosLog: logFile,
 		children: map[int]chan int{},
 		sup: supervisor.New(supervisor.Config{
-			Paths:   paths,
-			Environ: callerEnviron(),
-			Out:     logFile,
-			Err:     logFile,
+			Paths:    paths,
+			Topology: topo,
+			Environ:  callerEnviron(),
+			Out:      logFile,
+			Err:      logFile,
 		}),
 	}
 	s.API.HTTP.Timeout = 20 * time.Second
@@ -148,6 +152,22 @@ func (s *Stack) Close() {
 
 // callerEnviron is our environment without FAREWELL_* settings: what the
 // stack's processes get comes from its environment file only.
+// newRedisClient connects the checks to the stack's Redis the way the
+// services do: through Sentinel (following a promotion) when the
+// environment file names Sentinels, else directly.
+func newRedisClient(env map[string]string) *redis.Client {
+	if sentinels := env["FAREWELL_REDIS_SENTINELS"]; sentinels != "" {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: env["FAREWELL_REDIS_MASTER"], SentinelAddrs: strings.Split(sentinels, ","),
+			Password: env["FAREWELL_REDIS_PASSWORD"], DialTimeout: time.Second, ReadTimeout: 5 * time.Second,
+			MaxRetries: 1, PoolSize: 8,
+		})
+	}
+	return redis.NewClient(&redis.Options{Addr: envOr(env, "FAREWELL_REDIS_ADDR", localstack.RedisAddr),
+		Password: env["FAREWELL_REDIS_PASSWORD"], DialTimeout: time.Second, ReadTimeout: 5 * time.Second,
+		MaxRetries: 1, PoolSize: 8})
+}
+
 func callerEnviron() []string {
 	var out []string
 	for _, kv := range os.Environ() {
@@ -179,7 +199,7 @@ func (s *Stack) pidFile(name string) string { return s.Paths.PidFile(name) }
 // runningPid returns the recorded pid of name if that process is alive and
 // is ours (localstack's pid-file check), else 0.
 func (s *Stack) runningPid(name string) int {
-	return s.Paths.RunningPid(componentNamed(name))
+	return s.Paths.RunningPid(s.componentNamed(name))
 }
 
 // Signal sends sig to the recorded process of name and, when wait > 0,
@@ -282,7 +302,7 @@ func (s *Stack) KillService(name string) error {
 // environment, records its pid in .run/pids/<name>.pid and returns a channel
 // that receives its exit code. It does not wait for readiness.
 func (s *Stack) StartService(name string, extra map[string]string) (int, <-chan int, error) {
-	c := componentNamed(name)
+	c := s.componentNamed(name)
 	if c.Service == "" {
 		return 0, nil, fmt.Errorf("%s is not a service", name)
 	}
@@ -377,40 +397,58 @@ func (s *Stack) ready(ctx context.Context, c localstack.Component) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	switch c.Name {
-	case "redis":
-		return s.Redis.Ping(ctx).Err()
-	case "mariadb":
+	switch {
+	case c.Name == s.Topology.Redis[0].Name:
+		// The primary, wherever Sentinel says it is now; the node itself
+		// must answer too.
+		if err := s.Redis.Ping(ctx).Err(); err != nil {
+			return err
+		}
+		return localstack.Ready(ctx, c)
+	case c.Name == "mariadb":
 		return s.DB.PingContext(ctx)
-	case "kafka":
-		// Stronger than the port: the applications topic has a leader.
-		return kafkaReady()
+	case c.Comm == "java":
+		// Stronger than the port: the applications topic has a leader, and
+		// with replication every replica is back in sync.
+		return s.kafkaReady(c)
 	default:
 		return localstack.Ready(ctx, c)
 	}
 }
 
-func kafkaReady() error {
-	conn, err := net.DialTimeout("tcp", kafkaAddr, time.Second)
+func (s *Stack) kafkaReady(c localstack.Component) error {
+	conn, err := net.DialTimeout("tcp", c.Addr(), time.Second)
 	if err != nil {
 		return err
 	}
 	_ = conn.Close()
 	cfg := kafka.NewSaramaConfig("farewell-chaos-ready")
 	cfg.Metadata.Retry.Max = 0
-	client, err := sarama.NewClient([]string{kafkaAddr}, cfg)
+	client, err := sarama.NewClient([]string{c.Addr()}, cfg)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	_, err = client.Leader(kafka.TopicApplications, 0)
-	return err
+	if _, err := client.Leader(kafka.TopicApplications, 0); err != nil {
+		return err
+	}
+	if len(s.Topology.Kafka) == 1 {
+		return nil
+	}
+	isr, err := client.InSyncReplicas(kafka.TopicApplications, 0)
+	if err != nil {
+		return err
+	}
+	if len(isr) < len(s.Topology.Kafka) {
+		return fmt.Errorf("%s: %d of %d replicas of %s in sync", c.Name, len(isr), len(s.Topology.Kafka), kafka.TopicApplications)
+	}
+	return nil
 }
 
 // Unready lists every component (or only names) that is down or not ready.
 func (s *Stack) Unready(ctx context.Context, names ...string) []string {
 	var bad []string
-	for _, c := range localstack.Components() {
+	for _, c := range s.Topology.Components() {
 		if len(names) > 0 && !contains(names, c.Name) {
 			continue
 		}
@@ -440,7 +478,7 @@ func (s *Stack) WaitReady(ctx context.Context, d time.Duration, names ...string)
 // and ready.
 func (s *Stack) Preflight(ctx context.Context) error {
 	var down []string
-	for _, c := range localstack.Components() {
+	for _, c := range s.Topology.Components() {
 		if s.runningPid(c.Name) == 0 {
 			down = append(down, c.Name)
 		}
@@ -475,7 +513,7 @@ func (s *Stack) Restore(ctx context.Context) error {
 		}
 	}
 	var infraDown []string
-	for _, c := range localstack.Components() {
+	for _, c := range s.Topology.Components() {
 		if c.Infra && s.runningPid(c.Name) == 0 {
 			infraDown = append(infraDown, c.Name)
 		}
@@ -486,7 +524,7 @@ func (s *Stack) Restore(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, c := range localstack.Components() {
+	for _, c := range s.Topology.Components() {
 		if c.Service != "" && s.runningPid(c.Name) == 0 {
 			s.Logf("restore: starting %s", c.Name)
 			if _, _, err := s.StartService(c.Name, nil); err != nil {

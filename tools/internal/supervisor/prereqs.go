@@ -27,7 +27,7 @@ func (p prerequisite) present() bool {
 
 // stackPrerequisites are what `make run` needs.
 var stackPrerequisites = []prerequisite{
-	{"redis-server", "redis-server"}, {"redis-cli", "redis-tools"},
+	{"redis-server", "redis-server"}, {"redis-cli", "redis-tools"}, {"redis-sentinel", "redis-sentinel"},
 	{"mariadbd", "mariadb-server"}, {"mariadb-install-db", "mariadb-server"}, {"mariadb", "mariadb-client"},
 	{"nginx", "nginx"}, {"curl", "curl"}, {"envsubst", "gettext-base"}, {"protoc", "protobuf-compiler"},
 	{"mvn", "maven"}, {"java", "openjdk-17-jre-headless"}, {"ss", "iproute2"},

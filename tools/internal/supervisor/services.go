@@ -76,7 +76,8 @@ func (s *Supervisor) servicesUp(ctx context.Context) error {
 	if _, err := os.Stat(s.p.EnvFile); err != nil {
 		return fmt.Errorf("%s is missing: run 'make infra' (or 'make run') first", s.p.EnvFile)
 	}
-	if localstack.Ready(ctx, component("redis")) != nil || !localstack.PortOpen(localstack.MariaDBPort) || !localstack.PortOpen(localstack.KafkaPort) {
+	primary, _ := s.topo.Lookup(s.topo.Redis[0].Name)
+	if localstack.Ready(ctx, primary) != nil || !localstack.PortOpen(localstack.MariaDBPort) || !localstack.PortOpen(s.topo.Kafka[0].Port) {
 		return ErrInfraDown
 	}
 	built, err := s.buildServices(ctx)

@@ -15,8 +15,9 @@ import (
 
 // Status prints one line per component: name, pid, port, state.
 func (s *Supervisor) Status(ctx context.Context) error {
+	fmt.Fprintf(s.cfg.Out, "topology %s\n", s.topo.Name)
 	fmt.Fprintf(s.cfg.Out, "%-18s %-8s %-6s %s\n", "COMPONENT", "PID", "PORT", "STATE")
-	for _, c := range localstack.Components() {
+	for _, c := range s.topo.Components() {
 		pid, state := "-", "down"
 		if p := s.p.RunningPid(c); p != 0 {
 			pid, state = fmt.Sprint(p), "up"

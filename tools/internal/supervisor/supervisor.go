@@ -26,6 +26,9 @@ import (
 type Config struct {
 	// Paths locate the repository and .run/.
 	Paths localstack.Paths
+	// Topology is the shape of Kafka and Redis to start; zero means the one
+	// recorded in .run/topology (the small one when none is).
+	Topology localstack.Topology
 	// ReadyTimeout bounds the wait for each component (FAREWELL_READY_TIMEOUT).
 	ReadyTimeout time.Duration
 	// KafkaVersion is the Kafka release resolved from Maven Central
@@ -50,8 +53,9 @@ const (
 
 // Supervisor drives one local stack.
 type Supervisor struct {
-	cfg Config
-	p   localstack.Paths
+	cfg  Config
+	p    localstack.Paths
+	topo localstack.Topology
 }
 
 // New returns a supervisor; zero fields of cfg get their defaults.
@@ -68,8 +72,19 @@ func New(cfg Config) *Supervisor {
 	if cfg.Err == nil {
 		cfg.Err = cfg.Out
 	}
-	return &Supervisor{cfg: cfg, p: cfg.Paths}
+	topo := cfg.Topology
+	if topo.Name == "" {
+		recorded, err := localstack.RecordedTopology(cfg.Paths)
+		if err != nil {
+			recorded = localstack.Small
+		}
+		topo = recorded
+	}
+	return &Supervisor{cfg: cfg, p: cfg.Paths, topo: topo}
 }
+
+// Topology is the topology this supervisor drives.
+func (s *Supervisor) Topology() localstack.Topology { return s.topo }
 
 // Prepare creates the directories under .run/.
 func (s *Supervisor) Prepare() error {
@@ -132,7 +147,7 @@ func (s *Supervisor) Restart(ctx context.Context) error {
 func (s *Supervisor) Down() error {
 	s.infof("stopping:")
 	s.stopServices()
-	infra := localstack.Infrastructure()
+	infra := s.topo.Infrastructure()
 	for i := len(infra) - 1; i >= 0; i-- {
 		s.stopComponent(infra[i])
 	}
@@ -146,7 +161,11 @@ func (s *Supervisor) Tools(ctx context.Context) error {
 }
 
 func (s *Supervisor) infraUp(ctx context.Context) error {
-	s.infof("infrastructure:")
+	s.infof("infrastructure (topology %s):", s.topo.Name)
+	if err := s.adoptTopology(); err != nil {
+		return err
+	}
+	s.sayMemory()
 	if err := s.ensurePrerequisites(ctx, stackPrerequisites); err != nil {
 		return err
 	}
@@ -159,6 +178,9 @@ func (s *Supervisor) infraUp(ctx context.Context) error {
 	}
 	if created {
 		s.infof("  generated %s", s.p.EnvFile)
+	}
+	if err := localstack.SetEnv(s.p.EnvFile, s.topo.Env()); err != nil {
+		return fmt.Errorf("environment file: %w", err)
 	}
 	steps := []func(context.Context) error{
 		s.ensureRedis, s.ensureMariaDB, s.bootstrapMariaDB, s.ensureKafka, s.ensureTopics,
@@ -177,7 +199,12 @@ func (s *Supervisor) printURLs() {
 	s.infof("Farewell local stack is up:")
 	s.infof("  public API     %s   (health: /nginx-health)", localstack.NginxURL)
 	s.infof("  Mailpit UI     %s   (SMTP %s)", localstack.MailpitURL, localstack.SMTPAddr)
-	s.infof("  Redis %s · MariaDB 127.0.0.1:%d (farewell/farewell) · Kafka %s", localstack.RedisAddr, localstack.MariaDBPort, localstack.KafkaAddr)
+	if len(s.topo.SentinelPorts) > 0 {
+		s.infof("  Redis through Sentinel %s (master %q)", strings.Join(s.topo.SentinelAddrs(), ","), s.topo.SentinelMaster)
+	} else {
+		s.infof("  Redis %s", s.topo.Redis[0].Addr())
+	}
+	s.infof("  MariaDB 127.0.0.1:%d (farewell/farewell) · Kafka %s (replication %d)", localstack.MariaDBPort, strings.Join(s.topo.KafkaAddrs(), ","), s.topo.Replication)
 	for _, c := range localstack.Instances() {
 		if s.p.RunningPid(c) == 0 {
 			continue
