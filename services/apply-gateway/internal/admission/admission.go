@@ -149,6 +149,11 @@ func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Servi
 	if cfg.SettleWait <= 0 {
 		cfg.SettleWait = cfg.PublishTimeout + time.Second
 	}
+	// The wait ends well inside the grace: past it, this apply would take
+	// the first admission over instead of waiting for it.
+	if limit := cfg.Grace * 3 / 4; cfg.Grace > 0 && cfg.SettleWait > limit {
+		cfg.SettleWait = limit
+	}
 	now := time.Now
 	if cfg.ClockSkew != 0 {
 		now = func() time.Time { return time.Now().Add(cfg.ClockSkew) }
