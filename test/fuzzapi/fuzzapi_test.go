@@ -25,8 +25,9 @@ import (
 // figures is what the test restores after the run: the fuzzer sets random
 // stock and windows on the stack's event.
 type figures struct {
-	Total  int64 `json:"total"`
-	Window struct {
+	Total   int64 `json:"total"`
+	Winners int64 `json:"winners"`
+	Window  struct {
 		OpensAt  *string `json:"opensAt"`
 		ClosesAt *string `json:"closesAt"`
 	} `json:"window"`
@@ -149,10 +150,14 @@ func readFigures(ctx context.Context, t *testing.T, c *stackclient.Client) figur
 	return f
 }
 
-// restore puts back the stock and window the fuzzer changed at random.
+// restore puts back the stock and window the fuzzer changed at random. The
+// fuzzer's own applies may have won meanwhile, and a total below the winners
+// is refused (STOCK_BELOW_WINNERS): the stock goes back to the larger of the
+// two.
 func restore(ctx context.Context, t *testing.T, c *stackclient.Client, f figures) {
 	t.Helper()
-	if err := c.SetStock(ctx, f.Total); err != nil {
+	total := max(f.Total, readFigures(ctx, t, c).Winners)
+	if err := c.SetStock(ctx, total); err != nil {
 		t.Errorf("restore the stock: %v", err)
 	}
 	if f.Window.OpensAt == nil || f.Window.ClosesAt == nil {
