@@ -13,7 +13,6 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
@@ -129,20 +128,20 @@ func TestRepeatedFailureIsIsolatedAndDeadLettered(t *testing.T) {
 			t.Fatalf("message %d = %s (order lost: %v)", i, v, got)
 		}
 	}
-	if n := metricValue(t, reg, "farewell_kafka_batch_failures_total", "reason", "unavailable"); n != 5 {
+	if n := testinfra.MetricValue(t, reg, "farewell_kafka_batch_failures_total", map[string]string{"reason": "unavailable"}); n != 5 {
 		t.Fatalf("unavailable failures = %v, want 5 (all retried)", n)
 	}
-	if n := metricValue(t, reg, "farewell_kafka_batch_failures_total", "reason", "rejected"); n < 3 {
+	if n := testinfra.MetricValue(t, reg, "farewell_kafka_batch_failures_total", map[string]string{"reason": "rejected"}); n < 3 {
 		t.Fatalf("rejected failures = %v, want at least MaxAttempts", n)
 	}
 	deadline = time.Now().Add(5 * time.Second)
-	for metricValue(t, reg, "farewell_kafka_consumer_position", "partition", "0") != 30 && time.Now().Before(deadline) {
+	for testinfra.MetricValue(t, reg, "farewell_kafka_consumer_position", map[string]string{"partition": "0"}) != 30 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if pos := metricValue(t, reg, "farewell_kafka_consumer_position", "partition", "0"); pos != 30 {
+	if pos := testinfra.MetricValue(t, reg, "farewell_kafka_consumer_position", map[string]string{"partition": "0"}); pos != 30 {
 		t.Fatalf("position %v, want 30", pos)
 	}
-	if lag := metricValue(t, reg, "farewell_kafka_consumer_lag", "partition", "0"); lag != 0 {
+	if lag := testinfra.MetricValue(t, reg, "farewell_kafka_consumer_lag", map[string]string{"partition": "0"}); lag != 0 {
 		t.Fatalf("lag %v after the partition caught up", lag)
 	}
 }
@@ -182,49 +181,16 @@ func TestLagIsMeasuredWhileABatchFails(t *testing.T) {
 		}
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for metricValue(t, reg, "farewell_kafka_batch_failures_total", "reason", "unavailable") < 10 && time.Now().Before(deadline) {
+	for testinfra.MetricValue(t, reg, "farewell_kafka_batch_failures_total", map[string]string{"reason": "unavailable"}) < 10 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if lag := metricValue(t, reg, "farewell_kafka_consumer_lag", "partition", "0"); lag != 10 {
+	if lag := testinfra.MetricValue(t, reg, "farewell_kafka_consumer_lag", map[string]string{"partition": "0"}); lag != 10 {
 		t.Fatalf("lag %v while the batch fails, want 10", lag)
 	}
-	if pos := metricValue(t, reg, "farewell_kafka_consumer_position", "partition", "0"); pos != 0 {
+	if pos := testinfra.MetricValue(t, reg, "farewell_kafka_consumer_position", map[string]string{"partition": "0"}); pos != 0 {
 		t.Fatalf("position %v, want 0 (nothing handled)", pos)
 	}
 	if len(h.values()) != 0 {
 		t.Fatal("a failing batch was handled")
 	}
-}
-
-// metricValue returns the value of the series of name whose label key is
-// value (0 when there is none).
-func metricValue(t *testing.T, reg *prometheus.Registry, name, key, value string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabel(m, key, value) {
-				if m.GetCounter() != nil {
-					return m.GetCounter().GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
-func hasLabel(m *dto.Metric, key, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == key && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
 }

@@ -367,8 +367,8 @@ func TestConcurrentWrongGuessesAreCappedAtMaxAttempts(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	compared := counter(t, a.reg, "farewell_auth_verifications_total", "outcome", "wrong_code") +
-		counter(t, a.reg, "farewell_auth_verifications_total", "outcome", "burned")
+	compared := testinfra.MetricValue(t, a.reg, "farewell_auth_verifications_total", map[string]string{"outcome": "wrong_code"}) +
+		testinfra.MetricValue(t, a.reg, "farewell_auth_verifications_total", map[string]string{"outcome": "burned"})
 	if compared != 5 {
 		t.Fatalf("%v guesses were compared against the code, want exactly 5", compared)
 	}
@@ -485,27 +485,6 @@ func TestWrongContentType(t *testing.T) {
 	if rec.Code != http.StatusUnsupportedMediaType || !strings.Contains(rec.Body.String(), httpserver.CodeUnsupportedMediaType) {
 		t.Fatalf("got %d %s", rec.Code, rec.Body.String())
 	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // topicReader reads a one-partition topic from the beginning with a plain

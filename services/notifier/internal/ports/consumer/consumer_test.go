@@ -336,7 +336,7 @@ func TestTemporarySMTPFailureRetriesThenReleasesTheClaim(t *testing.T) {
 	if err == nil || len(poison) != 0 {
 		t.Fatalf("poison %v, err %v; want a temporary batch error", poison, err)
 	}
-	if got := counterValue(t, e.reg, "farewell_notifier_email_retries_total", map[string]string{"kind": "result"}); got != 2 {
+	if got := testinfra.MetricValue(t, e.reg, "farewell_notifier_email_retries_total", map[string]string{"kind": "result"}); got != 2 {
 		t.Fatalf("retries = %v, want 2 (3 attempts)", got)
 	}
 	marker := delivery.Job{Kind: delivery.KindResult, ID: d.GetEventId() + ":" + email + ":SUCCESS"}.MarkerKey()
@@ -389,38 +389,11 @@ func (e *env) expectNoMail(t *testing.T, addr string, want int) {
 	}
 }
 
-func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range f.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 func waitCounter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		got := counterValue(t, reg, name, labels)
+		got := testinfra.MetricValue(t, reg, name, labels)
 		if got == want {
 			return
 		}
