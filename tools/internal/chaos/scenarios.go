@@ -246,7 +246,7 @@ func notifierCrash(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	// A claim left "sending" by the crash blocks that email (and its batch)
 	// until the claim expires (2 minutes), so allow for it.
 	r, err := NewRun(ctx, s, "notifier-crash", n, int64(n/2), Options{SettleTimeout: 200 * time.Second,
-		DuplicatesExpected: "a kill -9 between the SMTP server's 250 and the Redis sent-marker makes the email go out again once the 2-minute claim expires: at-least-once"})
+		DuplicatesExpected: "a kill -9 between the SMTP server's 250 and the Redis sent-marker makes the email go out again once the 45 s claim expires: at-least-once"})
 	if err != nil {
 		return nil, err
 	}
