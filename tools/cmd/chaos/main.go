@@ -70,7 +70,7 @@ func realMain(ctx context.Context) int {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	if err := s.Preflight(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1

@@ -365,14 +365,6 @@ func (r *Report) Checks() []Check {
 	return out
 }
 
-// ceiling names the bare handler's figure for the same shape, if it ran.
-func ceiling(rs []*Result, f func(*Result) float64, what string) string {
-	if len(rs) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (bare handler, same shape: %s %s)", what, fmtF(median(collect(rs, f)), "%.1f ms"))
-}
-
 func serviceOf(instance string) string {
 	if i := strings.LastIndexByte(instance, '-'); i > 0 {
 		if _, err := fmt.Sscanf(instance[i+1:], "%d", new(int)); err == nil {

@@ -82,7 +82,7 @@ var javaVersion = regexp.MustCompile(`version "([^"]+)"`)
 // with a Java older than 17 (Kafka 4).
 func (s *Supervisor) checkGoAndJava(ctx context.Context) error {
 	if _, err := exec.LookPath("go"); err != nil {
-		return fmt.Errorf("Go is missing: install Go 1.26+ from https://go.dev/dl and put it on PATH")
+		return fmt.Errorf("go is missing: install Go 1.26+ from https://go.dev/dl and put it on PATH")
 	}
 	out, _ := exec.CommandContext(ctx, lookPath("java"), "-version").CombinedOutput()
 	version := ""
@@ -94,7 +94,7 @@ func (s *Supervisor) checkGoAndJava(ctx context.Context) error {
 		if version == "" {
 			version = "none"
 		}
-		return fmt.Errorf("Kafka 4 needs Java 17+, found '%s': apt-get install openjdk-17-jre-headless (or put a newer java first on PATH)", version)
+		return fmt.Errorf("kafka 4 needs Java 17+, found '%s': apt-get install openjdk-17-jre-headless (or put a newer java first on PATH)", version)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func TestDaemonInheritsNoDescriptor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	// A descriptor without close-on-exec, as a caller such as flock(1) passes.
 	inherited, err := syscall.Open(p.Lock, syscall.O_RDONLY, 0)
 	if err != nil {
@@ -44,7 +44,7 @@ func TestDaemonInheritsNoDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := p.RecordedPid("sleeper")
-	defer syscall.Kill(pid, syscall.SIGKILL)
+	defer func() { _ = syscall.Kill(pid, syscall.SIGKILL) }()
 	// Let the dynamic loader of sleep close the libraries it opens at start.
 	time.Sleep(300 * time.Millisecond)
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
