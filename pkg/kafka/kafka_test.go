@@ -55,15 +55,7 @@ func TestProduceConsumeRetryAndDeadLetter(t *testing.T) {
 	brokers := testinfra.KafkaBrokers(t)
 	topic := testinfra.KafkaTopic(t, brokers, "t-pkg-", 1)
 	dlq := kafka.DeadLetter(topic)
-	admin, err := sarama.NewClusterAdmin(brokers, kafka.NewSaramaConfig("t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := admin.CreateTopic(dlq, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.DeleteTopic(dlq) })
+	testinfra.CreateKafkaTopic(t, brokers, dlq, 1)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers, ClientID: "t", Linger: 2 * time.Millisecond, MaxBatch: 100, Retries: 3}, log, prometheus.NewRegistry())
