@@ -8,6 +8,10 @@ SHELL := /usr/bin/env bash
 # The local stack's supervisor (tools/cmd/stack); `go build` runs every time and is a no-op
 # (build cache) when nothing changed.
 STACK := .run/bin/stack
+# Every binary is built with the container image's settings (pkg/localstack/build.go; test/checks
+# compares them with deploy/docker/Dockerfile), so all of them share one set of compiled packages.
+GO_BUILD := CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags='-s -w'
+GO_RUN := CGO_ENABLED=0 GOFLAGS=-buildvcs=false go run -trimpath
 
 .PHONY: help run run-ha test-ha chaos-ha stop status logs infra restart test test-unit proto proto-check lint demo docker fuzz fuzz-short fuzz-api vuln
 
@@ -19,7 +23,7 @@ help: ## List the targets
 .PHONY: $(STACK)
 $(STACK):
 	@mkdir -p $(@D)
-	@go build -o $@ ./tools/cmd/stack
+	@$(GO_BUILD) -o $@ ./tools/cmd/stack
 
 run: $(STACK) ## Start infra + all services natively on loopback (idempotent: adopts what runs)
 	@$(STACK) up
@@ -46,10 +50,9 @@ logs: $(STACK) ## Last 50 lines of every log; `make logs NAME=kafka` follows one
 
 # Every Go module of the workspace, tested one by one (go test does not cross modules).
 MODULES := pkg proto services/auth services/apply-gateway services/stock-consumer services/notifier tools test
-# The race detector where the code under test has concurrency of its own; test/ drives
-# external processes (nginx, browsers, the Kubernetes and Compose loaders) and runs without it.
-RACE_MODULES := pkg services/auth services/apply-gateway services/stock-consumer services/notifier tools
-GO_TEST_FLAGS ?= -count=1 -timeout 15m
+# Every module's tests run with the race detector: one build configuration for all test
+# binaries, so the packages they share compile once (the binaries share the other one).
+GO_TEST_FLAGS ?= -race -count=1 -timeout 15m
 
 # STACK_TOPOLOGY is the topology `make test` starts when nothing runs: the one last started (test-ha: ha).
 STACK_TOPOLOGY ?= $(shell cat .run/topology 2>/dev/null || echo small)
@@ -60,9 +63,8 @@ test: $(STACK) ## Start the stack if needed, then run every unit, integration an
 	@$(MAKE) --no-print-directory proto-check
 	@$(MAKE) --no-print-directory fuzz-short
 	@failed=0; for m in $(MODULES); do \
-		race=; case " $(RACE_MODULES) " in *" $$m "*) race=-race;; esac; \
-		echo "==> go test $$race $$m"; \
-		(cd $$m && FAREWELL_REQUIRE_TOOLS=1 go test $$race $(GO_TEST_FLAGS) ./...) || failed=1; \
+		echo "==> go test $(GO_TEST_FLAGS) $$m"; \
+		(cd $$m && FAREWELL_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...) || failed=1; \
 	done; exit $$failed
 
 test-ha: ## make test against the HA topology (make run-ha)
@@ -109,17 +111,17 @@ docker: ## Build the four service images (needs a Docker engine)
 	@deploy/docker/build.sh
 
 demo: ## Against the running stack: a herd of synthetic participants and a report
-	@go run ./tools/cmd/demo $(ARGS)
+	@$(GO_RUN) ./tools/cmd/demo $(ARGS)
 
 .PHONY: bench
 bench: ## Load runs (seed, herd, replica, kafka, auth, drain; each next to a bare handler) under .run/stack.lock; writes docs/benchmarks.md
-	@go run ./tools/cmd/bench $(ARGS)
+	@$(GO_RUN) ./tools/cmd/bench $(ARGS)
 
 .PHONY: chaos
 chaos: ## Fault injection against the running stack, then invariant checks (ARGS="-scenario dup-storm,broker-outage"; -list)
-	@go run ./tools/cmd/chaos $(ARGS)
+	@$(GO_RUN) ./tools/cmd/chaos $(ARGS)
 
 .PHONY: chaos-ha
 chaos-ha: $(STACK) ## Start the HA topology if needed, then the HA fault scenarios (broker and Redis primary kills) and the reduced suite on it
 	@$(STACK) up -topology ha
-	@go run ./tools/cmd/chaos -scenario ha $(ARGS)
+	@$(GO_RUN) ./tools/cmd/chaos -scenario ha $(ARGS)

@@ -7,6 +7,11 @@
 #   scripts/fuzz.sh              # 10s per target (make fuzz)
 #   scripts/fuzz.sh 3s           # make test's short run (make fuzz-short)
 #   FUZZ_ONLY=FuzzVerify scripts/fuzz.sh 1m
+#
+# The fuzzing build instruments every package of the test binary, so it runs with the
+# `fuzzing` build tag: the integration tests of a fuzzed package carry `//go:build !fuzzing`
+# and stay out, and with them the test infrastructure's few hundred packages (testcontainers,
+# Docker's client). `make test` runs those integration tests as usual.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +40,7 @@ for entry in "${targets[@]}"; do
 	fi
 	echo "==> $name ($module $pkg, $fuzztime)"
 	log=$(mktemp)
-	if (cd "$module" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg") >"$log" 2>&1; then
+	if (cd "$module" && go test -tags fuzzing -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg") >"$log" 2>&1; then
 		status=ok
 	else
 		status=FAIL

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 // goBuildLine finds the `go build` command of the Dockerfile's build stage.
@@ -67,18 +69,22 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
-// GoBuild runs `go args...` in dir with the Dockerfile's build environment (CGO off, linux)
+// GoBuild runs `go args...` in dir with the Dockerfile's build environment (linux and
+// pkg/localstack.BuildEnv, which TestDockerfileShape checks against the Dockerfile)
 // and the given GOWORK ("" uses the go.work found from dir, as the image build does).
 func GoBuild(dir, gowork string, args []string) error {
 	cmd := exec.Command("go", args...)
 	cmd.Dir = dir
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOWORK=") && !strings.HasPrefix(kv, "CGO_ENABLED=") && !strings.HasPrefix(kv, "GOOS=") {
+		if !strings.HasPrefix(kv, "GOWORK=") && !strings.HasPrefix(kv, "CGO_ENABLED=") && !strings.HasPrefix(kv, "GOOS=") && !strings.HasPrefix(kv, "GOFLAGS=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "CGO_ENABLED=0", "GOOS=linux", "GOWORK="+gowork, "GOFLAGS=-buildvcs=false")
+	cmd.Env = append(env, "GOOS=linux", "GOWORK="+gowork)
+	for k, v := range localstack.BuildEnv() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)

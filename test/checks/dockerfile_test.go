@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 func readDockerfile(t *testing.T) []byte {
@@ -64,9 +66,16 @@ func TestDockerfileShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", "/tmp/x", "./services/auth/cmd/auth"}
+	// The local stack builds with the same flags and environment, so the two
+	// share one set of compiled packages in the build cache.
+	want := append(append([]string{"build"}, localstack.BuildFlags()...), "-o", "/tmp/x", localstack.ServicePackage("auth"))
 	if !slices.Equal(args, want) {
-		t.Fatalf("go build args = %q, want %q", args, want)
+		t.Fatalf("go build args = %q, want %q (pkg/localstack.BuildFlags)", args, want)
+	}
+	for k, v := range localstack.BuildEnv() {
+		if !strings.Contains(d, k+"="+v) {
+			t.Errorf("Dockerfile lacks %s=%s (pkg/localstack.BuildEnv)", k, v)
+		}
 	}
 }
 

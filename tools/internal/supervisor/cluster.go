@@ -279,8 +279,8 @@ func (s *Supervisor) formatKafkaStorage(ctx context.Context, n localstack.KafkaN
 // ensureKafka starts every Kafka node that is down, then waits for all of
 // them: with a quorum of several voters no node is ready before a majority
 // of them runs, so they are started together.
-func (s *Supervisor) ensureKafka(ctx context.Context) error {
-	if err := s.resolveKafka(ctx); err != nil {
+func (s *Supervisor) ensureKafka(ctx context.Context, bg *background) error {
+	if _, err := wait(ctx, &bg.jars, noValue(s.resolveKafka)); err != nil {
 		return err
 	}
 	type started struct {

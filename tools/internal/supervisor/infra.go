@@ -113,7 +113,7 @@ func (s *Supervisor) installMailpit(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	log := s.p.LogFile("build")
+	log := s.p.LogFile("mailpit-build")
 	for _, v := range []string{MailpitVersion, MailpitFallbackVersion} {
 		env := s.environ(map[string]string{"GOWORK": "off", "GOBIN": s.p.Bin})
 		err := s.runLogged(ctx, log, s.p.Run, env, "go", "install",
@@ -137,10 +137,10 @@ func MailpitArgs(p localstack.Paths) []string {
 	}
 }
 
-func (s *Supervisor) ensureMailpit(ctx context.Context) error {
+func (s *Supervisor) ensureMailpit(ctx context.Context, bg *background) error {
 	detail := fmt.Sprintf("smtp %s, ui %s", localstack.SMTPAddr, localstack.MailpitURL)
 	return s.ensureComponent(ctx, component("mailpit"), detail, func(ctx context.Context) error {
-		if err := s.installMailpit(ctx); err != nil {
+		if _, err := wait(ctx, &bg.mail, noValue(s.installMailpit)); err != nil {
 			return err
 		}
 		if err := refuseBusyPort("mailpit-smtp", localstack.SMTPPort); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/localstack"
@@ -15,28 +16,42 @@ import (
 // budget during a herd (the GC runs earlier).
 const gatewayMemLimit = "40MiB"
 
-// buildServices builds every service into .run/bin and returns the built ones.
+// buildServices builds every service into .run/bin in one `go build` (the
+// packages the services share compile once, the links run in parallel),
+// with the container image's settings (pkg/localstack.BuildFlags), and
+// returns the built ones.
 func (s *Supervisor) buildServices(ctx context.Context) ([]string, error) {
-	var built []string
-	log := s.p.LogFile("build")
+	var svcs, pkgs []string
 	for _, svc := range localstack.Services() {
 		if files, _ := filepath.Glob(filepath.Join(s.p.Root, "services", svc, "cmd", svc, "*.go")); len(files) == 0 {
 			s.warnf("services/%s/cmd/%s has no Go files: skipping %s", svc, svc, svc)
 			continue
 		}
-		start := time.Now()
-		bin := filepath.Join(s.p.Bin, svc)
-		// Build next to the binary and rename, so a running instance keeps its file.
-		if err := s.runLogged(ctx, log, s.p.Root, s.environ(nil), "go", "build", "-o", bin+".new", "./services/"+svc+"/cmd/"+svc); err != nil {
-			return nil, s.errWithLog(log, fmt.Errorf("go build ./services/%s/cmd/%s failed (see %s)", svc, svc, log))
-		}
-		if err := os.Rename(bin+".new", bin); err != nil {
+		svcs = append(svcs, svc)
+		pkgs = append(pkgs, localstack.ServicePackage(svc))
+	}
+	if len(svcs) == 0 {
+		return nil, nil
+	}
+	start := time.Now()
+	log := s.p.LogFile("build")
+	// Build next to the binaries and rename, so a running instance keeps its file.
+	tmp := filepath.Join(s.p.Bin, ".new")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	argv := append(append([]string{"go", "build"}, localstack.BuildFlags()...), "-o", tmp+string(filepath.Separator))
+	if err := s.runLogged(ctx, log, s.p.Root, s.environ(localstack.BuildEnv()), append(argv, pkgs...)...); err != nil {
+		return nil, s.errWithLog(log, fmt.Errorf("go build %s failed (see %s)", strings.Join(pkgs, " "), log))
+	}
+	for _, svc := range svcs {
+		if err := os.Rename(filepath.Join(tmp, svc), filepath.Join(s.p.Bin, svc)); err != nil {
 			return nil, err
 		}
-		built = append(built, svc)
-		s.readyLine("build "+svc, start, bin)
 	}
-	return built, nil
+	s.readyLine("build services", start, fmt.Sprintf("%s -> %s", strings.Join(svcs, ", "), s.p.Bin))
+	return svcs, nil
 }
 
 // InstanceEnv is the environment of a service instance: the caller's, the
@@ -71,7 +86,7 @@ func (s *Supervisor) StartInstance(c localstack.Component, extra map[string]stri
 	return s.startDaemon(c.Name, env, filepath.Join(s.p.Bin, c.Service))
 }
 
-func (s *Supervisor) servicesUp(ctx context.Context) error {
+func (s *Supervisor) servicesUp(ctx context.Context, bg *background) error {
 	s.infof("services:")
 	if _, err := os.Stat(s.p.EnvFile); err != nil {
 		return fmt.Errorf("%s is missing: run 'make infra' (or 'make run') first", s.p.EnvFile)
@@ -80,7 +95,7 @@ func (s *Supervisor) servicesUp(ctx context.Context) error {
 	if localstack.Ready(ctx, primary) != nil || !localstack.PortOpen(localstack.MariaDBPort) || !localstack.PortOpen(s.topo.Kafka[0].Port) {
 		return ErrInfraDown
 	}
-	built, err := s.buildServices(ctx)
+	built, err := wait(ctx, &bg.build, s.buildServices)
 	if err != nil {
 		return err
 	}

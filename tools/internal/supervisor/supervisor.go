@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/terning-farewell/farewell/pkg/localstack"
@@ -72,6 +73,9 @@ func New(cfg Config) *Supervisor {
 	if cfg.Err == nil {
 		cfg.Err = cfg.Out
 	}
+	// Background steps print too: one lock keeps every line whole.
+	var mu sync.Mutex
+	cfg.Out, cfg.Err = &lockedWriter{mu: &mu, w: cfg.Out}, &lockedWriter{mu: &mu, w: cfg.Err}
 	topo := cfg.Topology
 	if topo.Name == "" {
 		recorded, err := localstack.RecordedTopology(cfg.Paths)
@@ -100,47 +104,64 @@ func (s *Supervisor) Prepare() error {
 // the URLs.
 func (s *Supervisor) Up(ctx context.Context) error {
 	start := time.Now()
-	if err := s.infraUp(ctx); err != nil {
-		return err
-	}
-	if err := s.servicesUp(ctx); err != nil {
-		return err
-	}
-	s.printURLs()
-	s.infof("done in %s", since(start))
-	return nil
+	return s.scoped(ctx, func(ctx context.Context, bg *background) error {
+		if err := s.infraUp(ctx, bg, true); err != nil {
+			return err
+		}
+		if err := s.servicesUp(ctx, bg); err != nil {
+			return err
+		}
+		s.printURLs()
+		s.infof("done in %s", since(start))
+		return nil
+	})
 }
 
 // Infra starts only the infrastructure (with the topics) and prints the URLs.
 func (s *Supervisor) Infra(ctx context.Context) error {
 	start := time.Now()
-	if err := s.infraUp(ctx); err != nil {
-		return err
-	}
-	s.printURLs()
-	s.infof("done in %s", since(start))
-	return nil
+	return s.scoped(ctx, func(ctx context.Context, bg *background) error {
+		if err := s.infraUp(ctx, bg, false); err != nil {
+			return err
+		}
+		s.printURLs()
+		s.infof("done in %s", since(start))
+		return nil
+	})
 }
 
 // EnsureInfra starts whatever infrastructure is down (with the topics) and
 // waits until it is ready, without the URL summary.
-func (s *Supervisor) EnsureInfra(ctx context.Context) error { return s.infraUp(ctx) }
+func (s *Supervisor) EnsureInfra(ctx context.Context) error {
+	return s.scoped(ctx, func(ctx context.Context, bg *background) error { return s.infraUp(ctx, bg, false) })
+}
 
 // Services builds and starts the services; the infrastructure must be up.
 func (s *Supervisor) Services(ctx context.Context) error {
-	if err := s.servicesUp(ctx); err != nil {
-		return err
-	}
-	s.printURLs()
-	return nil
+	return s.scoped(ctx, func(ctx context.Context, bg *background) error {
+		if err := s.servicesUp(ctx, bg); err != nil {
+			return err
+		}
+		s.printURLs()
+		return nil
+	})
 }
 
 // Restart stops the services, rebuilds and starts them; the infrastructure
 // keeps running.
 func (s *Supervisor) Restart(ctx context.Context) error {
-	s.infof("stopping services:")
-	s.stopServices()
-	return s.Services(ctx)
+	return s.scoped(ctx, func(ctx context.Context, bg *background) error {
+		// The running instances keep their files while the new build runs
+		// (services.go builds next to them and renames).
+		start(ctx, bg, &bg.build, s.buildServices)
+		s.infof("stopping services:")
+		s.stopServices()
+		if err := s.servicesUp(ctx, bg); err != nil {
+			return err
+		}
+		s.printURLs()
+		return nil
+	})
 }
 
 // Down stops exactly the processes recorded in .run/pids, services first.
@@ -160,7 +181,10 @@ func (s *Supervisor) Tools(ctx context.Context) error {
 	return s.ensurePrerequisites(ctx, testPrerequisites)
 }
 
-func (s *Supervisor) infraUp(ctx context.Context) error {
+// infraUp starts whatever infrastructure is down. After the OS packages are
+// in place it starts the jar download and the Mailpit build (and, with
+// withBuild, the service builds) in bg, and waits for each where it is needed.
+func (s *Supervisor) infraUp(ctx context.Context, bg *background, withBuild bool) error {
 	s.infof("infrastructure (topology %s):", s.topo.Name)
 	if err := s.adoptTopology(); err != nil {
 		return err
@@ -182,9 +206,17 @@ func (s *Supervisor) infraUp(ctx context.Context) error {
 	if err := localstack.SetEnv(s.p.EnvFile, s.topo.Env()); err != nil {
 		return fmt.Errorf("environment file: %w", err)
 	}
+	start(ctx, bg, &bg.jars, noValue(s.resolveKafka))
+	start(ctx, bg, &bg.mail, noValue(s.installMailpit))
+	if withBuild {
+		start(ctx, bg, &bg.build, s.buildServices)
+	}
 	steps := []func(context.Context) error{
-		s.ensureRedis, s.ensureMariaDB, s.bootstrapMariaDB, s.ensureKafka, s.ensureTopics,
-		s.ensureMailpit, s.reloadNginxIfChanged, s.ensureNginx,
+		s.ensureRedis, s.ensureMariaDB, s.bootstrapMariaDB,
+		func(ctx context.Context) error { return s.ensureKafka(ctx, bg) },
+		s.ensureTopics,
+		func(ctx context.Context) error { return s.ensureMailpit(ctx, bg) },
+		s.reloadNginxIfChanged, s.ensureNginx,
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -215,6 +247,18 @@ func (s *Supervisor) printURLs() {
 }
 
 // ---------------------------------------------------------------- output
+
+// lockedWriter serialises the writes of several goroutines to one writer.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 func (s *Supervisor) infof(format string, args ...any) {
 	fmt.Fprintf(s.cfg.Out, format+"\n", args...)

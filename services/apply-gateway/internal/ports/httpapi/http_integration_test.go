@@ -1,3 +1,5 @@
+//go:build !fuzzing
+
 package httpapi_test
 
 import (

@@ -1,3 +1,5 @@
+//go:build !fuzzing
+
 package httpapi_test
 
 import (
@@ -32,11 +34,6 @@ import (
 	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 	"github.com/terning-farewell/farewell/services/auth/internal/ports/httpapi"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
-)
-
-const (
-	sendPath   = "/api/auth/send-verification-code"
-	verifyPath = "/api/auth/verify-code"
 )
 
 // testAuth is the auth service wired to the real Redis and Kafka, with its

@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func fuzzHandler(f *testing.F, codes bool) (func() (*consumer.Handler, *memSende
 		}
 		s := &memSender{}
 		d := delivery.Deps{Sender: s, Markers: &memMarkers{state: map[string]delivery.Claim{}}, Renderer: renderer,
-			Metrics: metrics, Log: discard, Retry: delivery.DefaultRetry(1), Now: func() time.Time { return fuzzNow }}
+			Metrics: metrics, Log: slog.New(slog.DiscardHandler), Retry: delivery.DefaultRetry(1), Now: func() time.Time { return fuzzNow }}
 		var h *consumer.Handler
 		if codes {
 			h, err = consumer.NewCodeHandler(d)
