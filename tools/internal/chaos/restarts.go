@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +50,18 @@ func rollingRestart(ctx context.Context, s *Stack, z Size) (*Run, error) {
 					if err := s.RestartService(ctx, name); err != nil {
 						return err
 					}
-					step := fmt.Sprintf("%s stopped in %s, ready %s after its start", name, stopped.Round(10*time.Millisecond), time.Since(t1).Round(10*time.Millisecond))
+					ready := time.Since(t1)
+					// As a rolling update waits for the new pod to be in the
+					// Service's endpoints: here, until nginx routes to it
+					// again (it skips a failed server for fail_timeout).
+					routed, err := s.waitRouted(ctx, name)
+					if err != nil {
+						return err
+					}
+					step := fmt.Sprintf("%s stopped in %s, ready %s after its start", name, stopped.Round(10*time.Millisecond), ready.Round(10*time.Millisecond))
+					if routed >= 0 {
+						step += fmt.Sprintf(", routed by nginx %s later", routed.Round(10*time.Millisecond))
+					}
 					steps = append(steps, step)
 					r.Event("%s (at %d/%d answers)", step, p.Done(), p.Total())
 				}
@@ -71,9 +83,44 @@ func rollingRestart(ctx context.Context, s *Stack, z Size) (*Run, error) {
 			}
 		}
 		r.mu.Unlock()
-		r.Notef("answers other than 202/409 during the roll (a client retries them): %v", failed)
+		r.Notef("answers other than 202/409 during the roll: %v", failed)
+		if len(failed) > 0 {
+			r.Violationf("a rolling restart must not fail applications (one replica serves while the other restarts): %v", failed)
+		}
 	}
 	return r, err
+}
+
+// waitRouted waits until nginx answers a request with instance name (auth
+// and apply-gateway; other services are not behind nginx) and returns how
+// long that took (-1 for a service nginx does not route to).
+func (s *Stack) waitRouted(ctx context.Context, name string) (time.Duration, error) {
+	c := s.componentNamed(name)
+	var path string
+	switch c.Service {
+	case "auth":
+		path = "/api/auth/readyz" // any path of the auth route: auth's own 404
+	case "apply-gateway":
+		path = "/api/event/status" // the gateway's own 401 without a token
+	default:
+		return -1, nil
+	}
+	start := time.Now()
+	for {
+		resp, err := s.API.Do(ctx, http.MethodGet, path, nil, nil)
+		if err == nil || resp.HTTPStatus != 0 {
+			hops := strings.Split(resp.Header.Get("X-Upstream-Addr"), ",")
+			if strings.TrimSpace(hops[len(hops)-1]) == c.Addr() {
+				return time.Since(start), nil
+			}
+		}
+		if time.Since(start) > 15*time.Second {
+			return 0, fmt.Errorf("nginx did not route to %s within 15 s of its readiness", name)
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // kafkaKill9 kill -9s the only broker of the small topology during a herd
