@@ -20,9 +20,10 @@ func (w logWriter) Write(p []byte) (int, error) {
 }
 
 // TestChaosReduced is the reduced chaos suite that runs inside `make test`:
-// a duplicate storm, a kill -9 of stock-consumer and a kill -9 of one
-// apply-gateway replica, a few hundred participants each, with every
-// invariant checked. It needs the running local stack (`make test` starts
+// a duplicate storm, a kill -9 of stock-consumer, a kill -9 of one
+// apply-gateway replica, concurrent admin changes at both gateways and a
+// Redis frozen while the result emails go out, a few hundred participants
+// each, with every invariant checked. It needs the running local stack (`make test` starts
 // it) and takes the exclusive stack lock like `make chaos`.
 func TestChaosReduced(t *testing.T) {
 	testinfra.NeedsStack(t)
@@ -37,7 +38,7 @@ func TestChaosReduced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = lock.Release() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := s.Preflight(ctx); err != nil {
 		t.Fatal(err)

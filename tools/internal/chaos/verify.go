@@ -503,15 +503,15 @@ func (r *Run) checkStatusSample(ctx context.Context, sn snapshot, acc answers) {
 
 // sampleInvariants checks, while a herd runs, what must hold at every
 // moment and not only once everything settled: MySQL never holds more
-// winners than the stock, no rank is stored twice, no rank is above the
-// stock. (Redis and MySQL agree only once the herd settled: Redis decides
+// winners than the stock, no rank is stored twice, every rank is inside
+// 1..total stock. (Redis and MySQL agree only once the herd settled: Redis decides
 // before MySQL inserts, and the faults of some scenarios make Redis lose
 // what the fence then repairs.) It returns the violations it saw.
 func (r *Run) sampleInvariants(ctx context.Context) []string {
-	var winners, distinct, maxRank, total int64
+	var winners, distinct, minRank, maxRank, total int64
 	err := r.S.DB.QueryRowContext(ctx,
-		"SELECT COUNT(*), COUNT(DISTINCT `rank`), COALESCE(MAX(`rank`), 0) FROM applications WHERE event_id = ? AND status = 'SUCCESS'",
-		r.S.EventID).Scan(&winners, &distinct, &maxRank)
+		"SELECT COUNT(*), COUNT(DISTINCT `rank`), COALESCE(MIN(`rank`), 1), COALESCE(MAX(`rank`), 0) FROM applications WHERE event_id = ? AND status = 'SUCCESS'",
+		r.S.EventID).Scan(&winners, &distinct, &minRank, &maxRank)
 	if err != nil {
 		return nil // MySQL may be the fault of this scenario
 	}
@@ -524,6 +524,9 @@ func (r *Run) sampleInvariants(ctx context.Context) []string {
 	}
 	if distinct != winners {
 		out = append(out, fmt.Sprintf("during the herd: %d SUCCESS rows hold only %d distinct ranks", winners, distinct))
+	}
+	if minRank < 1 {
+		out = append(out, fmt.Sprintf("during the herd: rank %d stored, below 1", minRank))
 	}
 	if maxRank > total {
 		out = append(out, fmt.Sprintf("during the herd: rank %d stored, above the total stock %d", maxRank, total))
