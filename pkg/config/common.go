@@ -30,7 +30,12 @@ type Common struct {
 	EventID string
 	// StartupTimeout bounds how long start-up waits for the dependencies.
 	StartupTimeout time.Duration
-	// ShutdownTimeout bounds graceful shutdown.
+	// DrainDelay is how long the service keeps serving after SIGTERM while
+	// /readyz already fails, so load balancers stop routing to it before it
+	// stops accepting connections (Kubernetes removes a terminating pod from
+	// its endpoints while the signal is sent, not before).
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds graceful shutdown (after DrainDelay).
 	ShutdownTimeout time.Duration
 	// EnablePprof exposes /debug/pprof on the service port.
 	EnablePprof bool
@@ -53,6 +58,7 @@ func LoadCommon(e *Env, service, defaultAddr string) Common {
 		KafkaBrokers:    e.List("FAREWELL_KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		EventID:         e.String("FAREWELL_EVENT_ID", "final-gift"),
 		StartupTimeout:  e.Duration("FAREWELL_STARTUP_TIMEOUT", 60*time.Second),
+		DrainDelay:      e.Duration("FAREWELL_DRAIN_DELAY", 0),
 		ShutdownTimeout: e.Duration("FAREWELL_SHUTDOWN_TIMEOUT", 20*time.Second),
 		EnablePprof:     e.Bool("FAREWELL_PPROF", false),
 	}
@@ -89,6 +95,9 @@ func (c Common) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		fail("FAREWELL_SHUTDOWN_TIMEOUT must be positive")
+	}
+	if c.DrainDelay < 0 || c.DrainDelay > time.Minute {
+		fail("FAREWELL_DRAIN_DELAY must be between 0s and 1m")
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,8 @@ func TestCommonValidateRefuses(t *testing.T) {
 		{"event id with a slash", map[string]string{"FAREWELL_EVENT_ID": "final/gift"}, "FAREWELL_EVENT_ID"},
 		{"log level", map[string]string{"FAREWELL_LOG_LEVEL": "loud"}, "FAREWELL_LOG_LEVEL"},
 		{"zero shutdown timeout", map[string]string{"FAREWELL_SHUTDOWN_TIMEOUT": "0s"}, "FAREWELL_SHUTDOWN_TIMEOUT"},
+		{"negative drain delay", map[string]string{"FAREWELL_DRAIN_DELAY": "-1s"}, "FAREWELL_DRAIN_DELAY"},
+		{"drain delay over a minute", map[string]string{"FAREWELL_DRAIN_DELAY": "2m"}, "FAREWELL_DRAIN_DELAY"},
 		{"negative startup timeout", map[string]string{"FAREWELL_STARTUP_TIMEOUT": "-1s"}, "FAREWELL_STARTUP_TIMEOUT"},
 	}
 	for _, tt := range tests {

@@ -27,7 +27,10 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration
-	MaxBodyBytes      int64
+	// DrainDelay keeps serving this long after ctx ends, with /readyz failing,
+	// before the listener closes (zero closes it at once).
+	DrainDelay   time.Duration
+	MaxBodyBytes int64
 	// TrustedProxies are the peers (IPs or CIDRs) whose X-Forwarded-For
 	// names the client, for per-client limits and logs. Empty trusts nobody:
 	// the client is the TCP peer, so a client cannot pick its own address.
@@ -155,6 +158,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
+	if s.cfg.DrainDelay > 0 {
+		s.log.Info("draining: not ready, still serving", "for", s.cfg.DrainDelay.String())
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		case <-time.After(s.cfg.DrainDelay):
+		}
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

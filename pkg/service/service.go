@@ -5,7 +5,8 @@
 // at start-up; it runs the registered components until SIGINT or SIGTERM,
 // and then shuts them down in order:
 //
-//  1. HTTP intake stops and in-flight requests drain (readiness fails at once);
+//  1. readiness fails at once; HTTP keeps serving for the drain delay
+//     (FAREWELL_DRAIN_DELAY), then intake stops and in-flight requests drain;
 //  2. consumer groups and background tasks stop (groups commit marked offsets);
 //  3. resources registered with OnStop close (SMTP senders, …);
 //  4. producers flush and close, so every acknowledged message is sent;
@@ -118,6 +119,7 @@ func New(ctx context.Context, cfg config.Common, opts Options) (*Runtime, error)
 	reg := observability.NewRegistry()
 	httpCfg := httpserver.DefaultConfig(cfg.HTTPAddr)
 	httpCfg.ShutdownTimeout = cfg.ShutdownTimeout
+	httpCfg.DrainDelay = cfg.DrainDelay
 	if opts.MaxBodyBytes > 0 {
 		httpCfg.MaxBodyBytes = opts.MaxBodyBytes
 	}
@@ -299,15 +301,16 @@ func (r *Runtime) Run() error {
 		workErr := work.Wait()
 		done <- errors.Join(intakeErr, workErr, r.closeAll())
 	}()
-	deadline := time.NewTimer(r.cfg.ShutdownTimeout)
+	// The drain delay (HTTP still served, readiness failing) comes first.
+	deadline := time.NewTimer(r.cfg.DrainDelay + r.cfg.ShutdownTimeout)
 	defer deadline.Stop()
 	select {
 	case err := <-done:
 		r.log.Info(r.cfg.Service + " stopped")
 		return err
 	case <-deadline.C:
-		r.log.Error("shutdown deadline passed", "timeout", r.cfg.ShutdownTimeout.String())
-		return fmt.Errorf("shutdown did not finish within %s", r.cfg.ShutdownTimeout)
+		r.log.Error("shutdown deadline passed", "drain_delay", r.cfg.DrainDelay.String(), "timeout", r.cfg.ShutdownTimeout.String())
+		return fmt.Errorf("shutdown did not finish within %s after the %s drain delay", r.cfg.ShutdownTimeout, r.cfg.DrainDelay)
 	}
 }
 

@@ -178,7 +178,7 @@ func CheckDeployment(d *appsv1.Deployment) error {
 		fail("selector does not match the pod template's labels")
 	}
 	if g := pod.TerminationGracePeriodSeconds; g == nil || *g < 30 {
-		fail("terminationGracePeriodSeconds must be at least 30 (FAREWELL_SHUTDOWN_TIMEOUT 20s + 10s)")
+		fail("terminationGracePeriodSeconds must be at least 30 (FAREWELL_DRAIN_DELAY 5s + FAREWELL_SHUTDOWN_TIMEOUT 20s + 5s)")
 	}
 	psc := pod.SecurityContext
 	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
