@@ -186,4 +186,3 @@ func TestReplayDecidesADeadLetteredApplicationOnce(t *testing.T) {
 	}
 	checkExactlyWinners(t, e.rows(), 1, 1)
 }
-
