@@ -173,21 +173,31 @@ type ReplaySelection struct {
 // Empty reports whether the selection selects nothing.
 func (s ReplaySelection) Empty() bool { return !s.All && len(s.Keys) == 0 && len(s.Offsets) == 0 }
 
-// Select returns the records s selects, each original message once: a
-// message dead-lettered twice (its copies share a Source) is replayed from
-// its first copy only.
+// Select returns the records s selects, each original message once, from
+// its first copy: a message dead-lettered twice (a crash between the
+// dead-letter publish and the offset commit: the copies share a Source), or
+// dead-lettered again after a replay (the new copy's HeaderReplayedFrom
+// names the older copy), is replayed once.
 func (s ReplaySelection) Select(recs []DeadLetterRecord) []DeadLetterRecord {
 	var out []DeadLetterRecord
+	origin := map[string]string{} // copy position → the original message's identity
 	seen := map[string]bool{}
 	for _, d := range recs {
+		id := d.Source()
+		if d.SourceOffset < 0 {
+			id = d.Position()
+		}
+		if from, ok := origin[d.Headers[HeaderReplayedFrom]]; ok {
+			id = from
+		}
+		origin[d.Position()] = id
 		if !s.All && !s.Keys[string(d.Key)] && !s.Offsets[d.Offset] {
 			continue
 		}
-		src := d.Source()
-		if d.SourceOffset >= 0 && seen[src] {
+		if seen[id] {
 			continue
 		}
-		seen[src] = true
+		seen[id] = true
 		out = append(out, d)
 	}
 	return out
