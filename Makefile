@@ -117,6 +117,10 @@ demo: ## Against the running stack: a herd of synthetic participants and a repor
 bench: ## Load runs (seed, herd, replica, kafka, auth, drain; each next to a bare handler) under .run/stack.lock; writes docs/benchmarks.md
 	@$(GO_RUN) ./tools/cmd/bench $(ARGS)
 
+.PHONY: replay
+replay: ## Dead-letter topics: list them all; ARGS="-topic farewell.event.applications.dlq -key a@b.c" says what it would re-publish, add -execute to do it
+	@go run ./services/stock-consumer/cmd/stock-consumer replay $(ARGS)
+
 .PHONY: chaos
 chaos: ## Fault injection against the running stack, then invariant checks (ARGS="-scenario dup-storm,broker-outage"; -list)
 	@$(GO_RUN) ./tools/cmd/chaos $(ARGS)

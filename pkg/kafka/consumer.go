@@ -45,6 +45,17 @@ type BatchHandler interface {
 	HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]Poison, error)
 }
 
+// DeadLetterRecorder is implemented by a BatchHandler that acts on the
+// messages it could not handle once they are dead-lettered: stock-consumer
+// decides what can still be decided of a poison application, so nobody is
+// left PENDING. The group calls it after the dead-letter topic acknowledged
+// the messages and before their offsets are marked. A failure of a server
+// being down is retried until it succeeds; any other is logged and the
+// partition moves on (the messages are in the dead-letter topic).
+type DeadLetterRecorder interface {
+	RecordDeadLetters(ctx context.Context, poison []Poison) error
+}
+
 // GroupConfig configures a consumer group.
 type GroupConfig struct {
 	Brokers  []string
@@ -332,7 +343,42 @@ func (g *Group) processBatch(ctx context.Context, batch []*sarama.ConsumerMessag
 	if err != nil {
 		return err
 	}
-	return g.deadLetter(ctx, poison)
+	if err := g.deadLetter(ctx, poison); err != nil {
+		return err
+	}
+	return g.recordDeadLetters(ctx, poison)
+}
+
+// recordDeadLetters hands the dead-lettered messages back to the handler
+// when it records them (DeadLetterRecorder), retrying while a server is
+// down. It returns an error only when ctx ends first.
+func (g *Group) recordDeadLetters(ctx context.Context, poison []Poison) error {
+	recorder, ok := g.handler.(DeadLetterRecorder)
+	if !ok || len(poison) == 0 {
+		return nil
+	}
+	backoff := g.cfg.RetryBackoff
+	for {
+		err := recorder.RecordDeadLetters(ctx, poison)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !IsUnavailable(err) {
+			g.log.Error("dead-lettered messages could not be recorded; they wait in the dead-letter topic for a replay",
+				"group", g.cfg.GroupID, "topic", poison[0].Msg.Topic, "messages", len(poison), "err", err)
+			return nil
+		}
+		g.log.Warn("recording dead-lettered messages failed; retrying", "group", g.cfg.GroupID, "err", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, g.cfg.MaxRetryBackoff)
+	}
 }
 
 // handle runs the handler on batch until it succeeds and returns its poison.

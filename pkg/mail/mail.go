@@ -48,6 +48,13 @@ type Message struct {
 // ErrPermanent marks a delivery the server refused for good (5xx).
 var ErrPermanent = errors.New("permanent smtp failure")
 
+// ErrDeferred marks a message whose recipient the server refused for now
+// (a 4xx answer to RCPT TO other than 421): the server is up and takes other
+// mail, but this message may be refused the same way for a long time (a
+// full mailbox, a greylist). Anything else that is not ErrPermanent is the
+// server or the connection failing.
+var ErrDeferred = errors.New("smtp server deferred the recipient")
+
 // Sender keeps one SMTP connection open and reuses it for every message.
 type Sender struct {
 	cfg       Config
@@ -111,6 +118,11 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	}
 	if err := s.client.Send(msg); err != nil {
 		var se *gomail.SendError
+		if errors.As(err, &se) && se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo && se.ErrorCode() != 421 {
+			// go-mail reset the session after the refusal: the connection
+			// stays usable for the next message.
+			return fmt.Errorf("mail: send to server: %w: %w", ErrDeferred, err)
+		}
 		if errors.As(err, &se) && !se.IsTemp() && se.Reason != gomail.ErrConnCheck && se.Reason != gomail.ErrNoUnencoded {
 			// The server answered and refused this message; the connection
 			// is still usable for the next one.

@@ -27,6 +27,10 @@ type Options struct {
 	DuplicatesExpected string
 	// Email names participant i (default <prefix>-<i>@chaos.farewell.local).
 	Email func(prefix string, i int) string
+	// DeadLetterExpected reports a dead letter of this run's participants
+	// that the scenario caused on purpose (a poison message): it is noted,
+	// not a violation.
+	DeadLetterExpected func(d DeadLetter) bool
 }
 
 // Run is one scenario's herd against the stack: its participants (emails

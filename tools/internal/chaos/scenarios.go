@@ -65,6 +65,7 @@ func Scenarios() []Scenario {
 		{"partial-rollback", "a DUMP of the event's keys from ⅛ of the herd restored at ½, state key kept (a lagging replica took over)", partialRollback},
 		{"consumer-rebalance", "a second stock-consumer joins mid-herd, the first leaves, then rejoins: the partition moves mid-batch", consumerRebalance},
 		{"gateway-clock-skew", "apply-gateway-1's clock 2 h ahead; the window opens 3-4 s into the herd", gatewayClockSkew},
+		{"repeating-failure", "an admin change and an application MySQL refuses every time, published mid-herd: isolated, dead-lettered, decided; then replayed", repeatingFailure},
 	}
 }
 

@@ -110,5 +110,6 @@ func groupConfig(cfg config.Config, groupID, topic string) kafka.GroupConfig {
 	return kafka.GroupConfig{
 		GroupID: groupID, Topics: []string{topic},
 		ClientID: cfg.Common.Instance + "-" + groupID, MaxBatch: cfg.MaxBatch,
+		MaxAttempts: cfg.MaxAttempts,
 	}
 }

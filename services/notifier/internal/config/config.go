@@ -35,6 +35,11 @@ type Config struct {
 	DecisionsTopic  string
 	// MaxBatch caps the messages handed to one batch.
 	MaxBatch int
+	// MaxAttempts bounds the attempts of a batch that fails while the
+	// servers answer (a recipient the SMTP server keeps deferring, a marker
+	// Redis refuses); then the message that fails alone is dead-lettered.
+	// SMTP or Redis being down is retried without bound.
+	MaxAttempts int
 }
 
 // Load reads the configuration from e and validates it.
@@ -58,6 +63,7 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		CodesTopic:      e.String("FAREWELL_CODES_TOPIC", kafka.TopicAuthCodes),
 		DecisionsTopic:  e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		MaxBatch:        e.Int("FAREWELL_NOTIFIER_MAX_BATCH", 100),
+		MaxAttempts:     e.Int("FAREWELL_NOTIFIER_MAX_ATTEMPTS", 5),
 	}
 	e.Record(cfg.Validate())
 	if err := e.Err(); err != nil {
@@ -112,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 5000 {
 		fail("FAREWELL_NOTIFIER_MAX_BATCH must be between 1 and 5000")
+	}
+	if c.MaxAttempts < 1 || c.MaxAttempts > 100 {
+		fail("FAREWELL_NOTIFIER_MAX_ATTEMPTS must be between 1 and 100")
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,15 @@ import (
 // refused the recipient or the message for good).
 var ErrPermanent = errors.New("permanent delivery failure")
 
+// ErrUnavailable marks a failure of a server being down (SMTP or Redis not
+// answering, refusing everything, failing over) or of an email claimed by
+// another consumer: the batch is retried without bound. A failure without
+// it may repeat the same way for this message every time (a recipient the
+// SMTP server keeps deferring, a marker Redis refuses): the batch is retried
+// a bounded number of times, then the message is isolated and dead-lettered
+// (kafka.GroupConfig.MaxAttempts), so it cannot stall its partition.
+var ErrUnavailable = errors.New("server unavailable")
+
 // Email is one rendered email, ready for the SMTP server.
 type Email struct {
 	To        string
@@ -168,7 +177,7 @@ func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, 
 		// Someone else owns it, or a crashed consumer left its claim: the
 		// batch waits, and once the claim expires the email is sent.
 		s.d.Metrics.inFlight(s.kind)
-		return nil, fmt.Errorf("%w: email %s is being sent elsewhere", ErrTemporary, job.MessageID())
+		return nil, fmt.Errorf("%w: %w: email %s is being sent elsewhere", ErrTemporary, ErrUnavailable, job.MessageID())
 	}
 
 	out, err := s.render(job, now)

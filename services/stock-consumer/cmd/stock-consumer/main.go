@@ -2,13 +2,20 @@
 // farewell.event.applications in batches, decides them atomically in Redis,
 // persists them in MySQL and publishes the decisions. It also persists admin
 // changes from farewell.event.admin.
+//
+// `stock-consumer replay` is the operators' tool for the dead-letter topics
+// (package internal/ports/replay): it lists them and re-publishes selected
+// messages. It ships in the same image, so it runs where the service runs.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"gorm.io/gorm"
@@ -23,9 +30,20 @@ import (
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/config"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/ports/consumer"
+	"github.com/terning-farewell/farewell/services/stock-consumer/internal/ports/replay"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "replay" {
+		if err := runReplay(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "stock-consumer replay:", err)
+			if errors.Is(err, replay.ErrUsage) {
+				os.Exit(2)
+			}
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "stock-consumer:", err)
 		os.Exit(1)
@@ -35,6 +53,18 @@ func main() {
 // run wires the service; the runtime runs it until SIGINT or SIGTERM and
 // shuts it down in order: the consumer group and the state watcher, then
 // the producer, then MySQL and Redis.
+// runReplay wires the replay subcommand: flags, a logger, interrupts.
+func runReplay(args []string) error {
+	opts, err := replay.ParseArgs(args, pkgconfig.FromEnviron(), os.Stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return replay.Run(ctx, opts, os.Stdout, log)
+}
+
 func run() error {
 	cfg, err := config.Load(pkgconfig.FromEnviron())
 	if err != nil {

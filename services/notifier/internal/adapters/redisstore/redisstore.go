@@ -6,7 +6,9 @@ package redisstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -43,7 +45,7 @@ func NewMarkers(ctx context.Context, rdb redis.Cmdable) (*Markers, error) {
 func (m *Markers) Claim(ctx context.Context, job delivery.Job) (delivery.Claim, error) {
 	v, err := m.claim.Run(ctx, m.rdb, []string{job.MarkerKey()}, delivery.SendingTTL.Milliseconds()).Text()
 	if err != nil {
-		return 0, fmt.Errorf("claim marker: %w", err)
+		return 0, fmt.Errorf("claim marker: %w", classify(err))
 	}
 	switch v {
 	case "claimed":
@@ -58,7 +60,7 @@ func (m *Markers) Claim(ctx context.Context, job delivery.Job) (delivery.Claim, 
 // MarkSent records that job's email was accepted by the SMTP server.
 func (m *Markers) MarkSent(ctx context.Context, job delivery.Job) error {
 	if err := m.rdb.Set(ctx, job.MarkerKey(), "sent", job.SentTTL()).Err(); err != nil {
-		return fmt.Errorf("mark sent: %w", err)
+		return fmt.Errorf("mark sent: %w", classify(err))
 	}
 	return nil
 }
@@ -66,7 +68,28 @@ func (m *Markers) MarkSent(ctx context.Context, job delivery.Job) error {
 // Release drops job's "sending" claim so it can be tried again.
 func (m *Markers) Release(ctx context.Context, job delivery.Job) error {
 	if err := m.release.Run(ctx, m.rdb, []string{job.MarkerKey()}).Err(); err != nil {
-		return fmt.Errorf("release marker: %w", err)
+		return fmt.Errorf("release marker: %w", classify(err))
 	}
 	return nil
+}
+
+// classify marks err with delivery.ErrUnavailable unless Redis answered it
+// with a refusal of the command itself (a marker key holding the wrong type,
+// say), which fails the same way every time and is left unmarked. No answer
+// (a connection error, a timeout, a closed pool) and the answers of a Redis
+// that is loading, read-only or failing over are the server being down.
+func classify(err error) error {
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		refusal := true
+		for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "NOSCRIPT"} {
+			if strings.HasPrefix(rerr.Error(), prefix) {
+				refusal = false
+			}
+		}
+		if refusal {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", delivery.ErrUnavailable, err)
 }

@@ -6,6 +6,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -67,7 +68,9 @@ func newHandler(kind delivery.Kind, decide decideFunc, d delivery.Deps) (*Handle
 
 // HandleBatch sends the batch's emails in order. Emails already sent (by an
 // earlier try of this batch or a redelivery) are skipped through their
-// markers, so retrying the whole batch is safe.
+// markers, so retrying the whole batch is safe. A failure of a server being
+// down is marked kafka.Unavailable (retried without bound); any other is
+// bounded by the group and then isolated and dead-lettered.
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
 	var poison []kafka.Poison
 	for _, msg := range msgs {
@@ -75,7 +78,11 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 			return h.decide(msg.Value, now)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%s batch at %s/%d/%d: %w", h.svc.Kind(), msg.Topic, msg.Partition, msg.Offset, err)
+			err = fmt.Errorf("%s batch at %s/%d/%d: %w", h.svc.Kind(), msg.Topic, msg.Partition, msg.Offset, err)
+			if errors.Is(err, delivery.ErrUnavailable) {
+				return nil, kafka.Unavailable(err)
+			}
+			return nil, err
 		}
 		if u != nil {
 			poison = append(poison, kafka.Poison{Msg: msg, Reason: u.Reason, Attempts: u.Attempts})

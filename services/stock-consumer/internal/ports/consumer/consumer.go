@@ -37,7 +37,10 @@ type Handler struct {
 	adminTopic string
 }
 
-var _ kafka.BatchHandler = (*Handler)(nil)
+var (
+	_ kafka.BatchHandler       = (*Handler)(nil)
+	_ kafka.DeadLetterRecorder = (*Handler)(nil)
+)
 
 // NewHandler returns a handler; messages from adminTopic are admin changes,
 // every other topic carries applications.
@@ -67,6 +70,42 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 		return nil, kafka.Unavailable(err)
 	}
 	return poison, err
+}
+
+// RecordDeadLetters decides the dead-lettered applications that can still
+// be read, so their participants do not stay PENDING. Such a message was
+// isolated by the group because the servers refuse it the same way every
+// time (MySQL refusing its application id or its time, say): it is decided
+// again with those fields left out (no application id, applied now), in the
+// log order it had, and a decision Redis already made for it is the one
+// persisted, so it ends SUCCESS or FAILURE like everyone else. A message
+// that cannot be read (undecodable, a schema this consumer does not know)
+// names nobody reliably: its participant stays PENDING until an operator
+// replays it, after deploying a consumer that reads it (docs/operate.md).
+// Admin changes are not recorded: they are in the dead-letter topic only.
+func (h *Handler) RecordDeadLetters(ctx context.Context, poison []kafka.Poison) error {
+	var apps []decision.Application
+	for _, p := range poison {
+		if p.Msg == nil || p.Msg.Topic == h.adminTopic {
+			continue
+		}
+		a, err := decodeApplication(p.Msg.Value)
+		if err != nil {
+			continue
+		}
+		apps = append(apps, decision.Application{EventID: a.EventID, Email: a.Email, AppliedAt: time.Now()})
+	}
+	if len(apps) == 0 {
+		return nil
+	}
+	err := h.decisions.DecideApplications(ctx, apps)
+	if errors.Is(err, decision.ErrUnavailable) {
+		return kafka.Unavailable(err)
+	}
+	if err != nil {
+		return fmt.Errorf("decide %d dead-lettered applications: %w", len(apps), err)
+	}
+	return nil
 }
 
 func (h *Handler) handleApplications(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
