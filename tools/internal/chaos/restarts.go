@@ -130,36 +130,10 @@ func kafkaKill9(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	if len(s.Topology.Kafka) != 1 {
 		return nil, fmt.Errorf("kafka-kill9 needs the small topology (one broker); the %s one runs: see ha-leader-kill", s.Topology.Name)
 	}
-	n := z.n(1500, 400)
-	r, err := NewRun(ctx, s, "kafka-kill9", n, int64(n/3), Options{SettleTimeout: 180 * time.Second})
-	if err != nil {
+	r, down, err := brokerDown(ctx, s, z, "kafka-kill9", syscall.SIGKILL)
+	if r == nil {
 		return nil, err
 	}
-	spread := z.d(16*time.Second, 8*time.Second)
-	var down downWindow
-	err = r.Fire(ctx, HerdSpec{Phase: "herd", Order: r.OnceEach(), Concurrency: 128, Spread: spread},
-		func(ctx context.Context, p *Progress) error {
-			if err := p.WaitElapsed(ctx, spread/5); err != nil {
-				return err
-			}
-			if _, err := s.Signal("kafka", syscall.SIGKILL, 10*time.Second); err != nil {
-				return err
-			}
-			down.from = time.Now()
-			r.Event("kafka killed (kill -9) at %d/%d answers", p.Done(), p.Total())
-			if err := sleep(ctx, 6*time.Second); err != nil {
-				return err
-			}
-			down.to = time.Now()
-			r.FaultUndone()
-			t0 := time.Now()
-			if err := s.StartInfra(ctx, "kafka"); err != nil {
-				return err
-			}
-			r.Notef("kafka ready %s after its start (unclean shutdown: log recovery)", time.Since(t0).Round(100*time.Millisecond))
-			return s.WaitReady(ctx, 150*time.Second)
-		})
-	judgeOutage(r, "kafka (kill -9)", down, true)
 	// While the broker is down an application can only be refused: 503
 	// (nothing promised), or 409 for who already has an answer.
 	r.mu.Lock()

@@ -330,35 +330,45 @@ func (w downWindow) contains(a Attempt) bool {
 }
 
 func brokerOutage(ctx context.Context, s *Stack, z Size) (*Run, error) {
+	r, _, err := brokerDown(ctx, s, z, "broker-outage", syscall.SIGTERM)
+	return r, err
+}
+
+// brokerDown stops the Kafka broker with sig at a fifth of a herd, keeps it
+// down for about 6 s and starts it again as `make infra` does; no 202 may be
+// given while it is down. It returns the run and when the broker was down.
+func brokerDown(ctx context.Context, s *Stack, z Size, name string, sig syscall.Signal) (*Run, downWindow, error) {
 	n := z.n(1500, 400)
-	r, err := NewRun(ctx, s, "broker-outage", n, int64(n/3), Options{SettleTimeout: 150 * time.Second})
+	var down downWindow
+	r, err := NewRun(ctx, s, name, n, int64(n/3), Options{SettleTimeout: 180 * time.Second})
 	if err != nil {
-		return nil, err
+		return nil, down, err
 	}
 	spread := z.d(16*time.Second, 8*time.Second)
-	var down downWindow
 	err = r.Fire(ctx, HerdSpec{Phase: "herd", Order: r.OnceEach(), Concurrency: 128, Spread: spread},
 		func(ctx context.Context, p *Progress) error {
 			if err := p.WaitElapsed(ctx, spread/5); err != nil {
 				return err
 			}
-			if _, err := s.Signal("kafka", syscall.SIGTERM, 40*time.Second); err != nil {
+			if _, err := s.Signal("kafka", sig, 40*time.Second); err != nil {
 				return err
 			}
 			down.from = time.Now()
-			r.Event("kafka is down (at %d/%d answers)", p.Done(), p.Total())
+			r.Event("kafka stopped with %s (at %d/%d answers)", sig, p.Done(), p.Total())
 			if err := sleep(ctx, 6*time.Second); err != nil {
 				return err
 			}
 			down.to = time.Now()
 			r.FaultUndone()
+			t0 := time.Now()
 			if err := s.StartInfra(ctx, "kafka"); err != nil {
 				return err
 			}
-			return s.WaitReady(ctx, 120*time.Second)
+			r.Notef("kafka ready %s after its start", time.Since(t0).Round(100*time.Millisecond))
+			return s.WaitReady(ctx, 150*time.Second)
 		})
 	judgeOutage(r, "kafka", down, true)
-	return r, err
+	return r, down, err
 }
 
 // judgeOutage reports the answers given while name was down; with
