@@ -50,9 +50,6 @@ func main() {
 	}
 }
 
-// run wires the service; the runtime runs it until SIGINT or SIGTERM and
-// shuts it down in order: the consumer group and the state watcher, then
-// the producer, then MySQL and Redis.
 // runReplay wires the replay subcommand: flags, a logger, interrupts.
 func runReplay(args []string) error {
 	opts, err := replay.ParseArgs(args, pkgconfig.FromEnviron(), os.Stderr)
@@ -65,6 +62,9 @@ func runReplay(args []string) error {
 	return replay.Run(ctx, opts, os.Stdout, log)
 }
 
+// run wires the service; the runtime runs it until SIGINT or SIGTERM and
+// shuts it down in order: the consumer group and the state watcher, then
+// the producer, then MySQL and Redis.
 func run() error {
 	cfg, err := config.Load(pkgconfig.FromEnviron())
 	if err != nil {
