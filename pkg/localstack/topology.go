@@ -149,14 +149,20 @@ func (t Topology) SentinelAddrs() []string {
 // Env is the topology's part of the environment file: where the services
 // find Kafka and Redis. An empty value removes the setting.
 func (t Topology) Env() [][2]string {
-	sentinels, master := "", ""
+	sentinels, master, markerReplicas := "", "", "0"
 	if len(t.SentinelPorts) > 0 {
 		sentinels, master = strings.Join(t.SentinelAddrs(), ","), t.SentinelMaster
+	}
+	if len(t.Redis) > 1 {
+		// A "sent" marker on a replica before the notifier moves on, so a
+		// failover does not forget it (one replica of the primary).
+		markerReplicas = "1"
 	}
 	return [][2]string{
 		{"FAREWELL_REDIS_ADDR", t.Redis[0].Addr()},
 		{"FAREWELL_REDIS_SENTINELS", sentinels},
 		{"FAREWELL_REDIS_MASTER", master},
+		{"FAREWELL_NOTIFIER_MARKER_REPLICAS", markerReplicas},
 		{"FAREWELL_KAFKA_BROKERS", strings.Join(t.KafkaAddrs(), ",")},
 	}
 }

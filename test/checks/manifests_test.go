@@ -356,6 +356,10 @@ func TestOverlayDataTopology(t *testing.T) {
 			if tc.sentinels > 0 && data["FAREWELL_REDIS_MASTER"] == "" {
 				t.Errorf("FAREWELL_REDIS_SENTINELS without FAREWELL_REDIS_MASTER")
 			}
+			// Behind Sentinel the notifier's sent markers must reach a replica (K10).
+			if tc.sentinels > 0 && data["FAREWELL_NOTIFIER_MARKER_REPLICAS"] != "1" {
+				t.Errorf("FAREWELL_NOTIFIER_MARKER_REPLICAS = %q with Sentinels, want 1", data["FAREWELL_NOTIFIER_MARKER_REPLICAS"])
+			}
 			if data["KAFKA_REPLICATION_FACTOR"] != tc.replication || data["KAFKA_MIN_INSYNC_REPLICAS"] != tc.isr {
 				t.Errorf("topics replication %q, min.insync.replicas %q; want %s and %s",
 					data["KAFKA_REPLICATION_FACTOR"], data["KAFKA_MIN_INSYNC_REPLICAS"], tc.replication, tc.isr)

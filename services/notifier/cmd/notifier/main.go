@@ -56,7 +56,8 @@ func run() error {
 		return err
 	}
 	markers, err := service.Connect(rt, "redis scripts", func(ctx context.Context) (*redisstore.Markers, error) {
-		return redisstore.NewMarkers(ctx, rdb)
+		return redisstore.NewMarkers(ctx, rdb, redisstore.MarkerOptions{
+			Replicas: cfg.MarkerReplicas, WaitTimeout: cfg.MarkerWait, Registerer: rt.Registry()})
 	})
 	if err != nil {
 		return err

@@ -40,6 +40,13 @@ type Config struct {
 	// Redis refuses); then the message that fails alone is dead-lettered.
 	// SMTP or Redis being down is retried without bound.
 	MaxAttempts int
+	// MarkerReplicas is how many Redis replicas must hold a "sent" marker
+	// before the notifier moves on (WAIT): with a replica behind Sentinel,
+	// 1 keeps a failover from forgetting a marker the old primary had
+	// acknowledged (and mailing that winner again). 0 (one Redis) skips it.
+	MarkerReplicas int
+	// MarkerWait bounds that wait for each marker.
+	MarkerWait time.Duration
 }
 
 // Load reads the configuration from e and validates it.
@@ -64,6 +71,8 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		DecisionsTopic:  e.String("FAREWELL_DECISIONS_TOPIC", kafka.TopicDecisions),
 		MaxBatch:        e.Int("FAREWELL_NOTIFIER_MAX_BATCH", 100),
 		MaxAttempts:     e.Int("FAREWELL_NOTIFIER_MAX_ATTEMPTS", 5),
+		MarkerReplicas:  e.Int("FAREWELL_NOTIFIER_MARKER_REPLICAS", 0),
+		MarkerWait:      e.Duration("FAREWELL_NOTIFIER_MARKER_WAIT", 500*time.Millisecond),
 	}
 	e.Record(cfg.Validate())
 	if err := e.Err(); err != nil {
@@ -106,6 +115,12 @@ func (c Config) Validate() error {
 	}
 	if m.RatePerSecond < 0 {
 		fail("FAREWELL_MAIL_RATE must be zero (unlimited) or positive")
+	}
+	if c.MarkerReplicas < 0 || c.MarkerReplicas > 5 {
+		fail("FAREWELL_NOTIFIER_MARKER_REPLICAS must be between 0 and 5")
+	}
+	if c.MarkerWait < 10*time.Millisecond || c.MarkerWait > 5*time.Second {
+		fail("FAREWELL_NOTIFIER_MARKER_WAIT must be between 10ms and 5s")
 	}
 	if c.MailMaxAttempts < 1 || c.MailMaxAttempts > 20 {
 		fail("FAREWELL_MAIL_MAX_ATTEMPTS must be between 1 and 20")

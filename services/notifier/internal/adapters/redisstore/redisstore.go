@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/terning-farewell/farewell/pkg/redisx"
@@ -24,12 +26,39 @@ var scriptFiles embed.FS
 type Markers struct {
 	rdb            redis.Cmdable
 	claim, release *redis.Script
+	opts           MarkerOptions
+	unconfirmed    prometheus.Counter
+}
+
+// MarkerOptions say how far a "sent" marker must be replicated.
+type MarkerOptions struct {
+	// Replicas is how many replicas must acknowledge a "sent" marker (Redis
+	// WAIT, on the connection that wrote it); 0 does not wait.
+	Replicas int
+	// WaitTimeout bounds that wait; a marker still unconfirmed then is kept
+	// (the primary has it) and counted in
+	// farewell_notifier_sent_markers_unreplicated_total.
+	WaitTimeout time.Duration
+	// Registerer receives that counter (nil: not exported).
+	Registerer prometheus.Registerer
 }
 
 var _ delivery.MarkerStore = (*Markers)(nil)
 
 // NewMarkers loads the marker scripts into Redis.
-func NewMarkers(ctx context.Context, rdb redis.Cmdable) (*Markers, error) {
+func NewMarkers(ctx context.Context, rdb redis.Cmdable, opts MarkerOptions) (*Markers, error) {
+	if opts.Replicas > 0 && opts.WaitTimeout <= 0 {
+		return nil, errors.New("markers: waiting for replicas needs a timeout")
+	}
+	unconfirmed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "farewell_notifier_sent_markers_unreplicated_total",
+		Help: "Sent markers fewer Redis replicas acknowledged than FAREWELL_NOTIFIER_MARKER_REPLICAS within the wait (a failover may forget them).",
+	})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(unconfirmed); err != nil {
+			return nil, fmt.Errorf("markers: %w", err)
+		}
+	}
 	claim, err := redisx.LoadScript(ctx, rdb, scriptFiles, "lua/claim.lua")
 	if err != nil {
 		return nil, fmt.Errorf("markers: %w", err)
@@ -38,7 +67,7 @@ func NewMarkers(ctx context.Context, rdb redis.Cmdable) (*Markers, error) {
 	if err != nil {
 		return nil, fmt.Errorf("markers: %w", err)
 	}
-	return &Markers{rdb: rdb, claim: claim, release: release}, nil
+	return &Markers{rdb: rdb, claim: claim, release: release, opts: opts, unconfirmed: unconfirmed}, nil
 }
 
 // Claim marks job "sending" unless it already has a marker.
@@ -57,10 +86,29 @@ func (m *Markers) Claim(ctx context.Context, job delivery.Job) (delivery.Claim, 
 	}
 }
 
-// MarkSent records that job's email was accepted by the SMTP server.
+// MarkSent records that job's email was accepted by the SMTP server. With
+// Replicas set, the SET and a WAIT go down one connection (WAIT counts the
+// replicas that have that connection's writes), so the marker is on a
+// replica before the batch's offset is marked: a Sentinel failover then
+// promotes a Redis that still knows the email went out.
 func (m *Markers) MarkSent(ctx context.Context, job delivery.Job) error {
-	if err := m.rdb.Set(ctx, job.MarkerKey(), "sent", job.SentTTL()).Err(); err != nil {
+	if m.opts.Replicas == 0 {
+		if err := m.rdb.Set(ctx, job.MarkerKey(), "sent", job.SentTTL()).Err(); err != nil {
+			return fmt.Errorf("mark sent: %w", classify(err))
+		}
+		return nil
+	}
+	var wait *redis.Cmd
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, job.MarkerKey(), "sent", job.SentTTL())
+		wait = p.Do(ctx, "WAIT", m.opts.Replicas, m.opts.WaitTimeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("mark sent: %w", classify(err))
+	}
+	if acked, _ := wait.Int64(); acked < int64(m.opts.Replicas) {
+		m.unconfirmed.Inc()
 	}
 	return nil
 }

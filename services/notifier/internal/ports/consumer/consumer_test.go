@@ -63,7 +63,7 @@ func newEnv(t *testing.T) *env {
 	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.codesTopic), 1)
 	testinfra.CreateKafkaTopic(t, e.brokers, kafka.DeadLetter(e.decisionsTopic), 1)
 	var err error
-	if e.markers, err = redisstore.NewMarkers(context.Background(), e.rdb); err != nil {
+	if e.markers, err = redisstore.NewMarkers(context.Background(), e.rdb, redisstore.MarkerOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if e.renderer, err = templates.New(); err != nil {
