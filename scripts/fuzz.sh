@@ -46,6 +46,10 @@ for entry in "${targets[@]}"; do
 		status=FAIL
 		failed=1
 		cat "$log"
+		if grep -q "build failed\|undefined:" "$log"; then
+			echo "hint: the fuzzing build uses -tags fuzzing; a test file of $module/$pkg that needs the" \
+				"stack's helpers must start with '//go:build !fuzzing' like the package's other integration tests"
+		fi
 	fi
 	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
 	execs=${execs:-0}

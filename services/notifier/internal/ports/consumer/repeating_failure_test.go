@@ -1,3 +1,5 @@
+//go:build !fuzzing
+
 package consumer_test
 
 import (
