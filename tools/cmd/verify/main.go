@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/tools/internal/verify"
 )
 
@@ -96,7 +97,7 @@ func run(ctx context.Context, o options) (verify.Report, error) {
 		if err != nil {
 			return verify.Report{}, err
 		}
-		in.Receipt = &r
+		in.Receipts = []fairlog.Receipt{r}
 	}
 	return verify.Check(in)
 }

@@ -20,7 +20,17 @@ func Print(w io.Writer, r Report) {
 		mode = fmt.Sprintf("per-partition order and counts only (%d partitions: order between partitions is not checked)", len(r.Partitions))
 	}
 	fmt.Fprintf(w, "checked      hash chain, signatures, %s\n", mode)
-	if rr := r.Receipt; rr != nil {
+	found := 0
+	for _, rr := range r.Receipts {
+		if rr.Found {
+			found++
+		}
+	}
+	if len(r.Receipts) > 1 {
+		fmt.Fprintf(w, "receipts     %d checked, %d in the log\n", len(r.Receipts), found)
+	}
+	if len(r.Receipts) == 1 {
+		rr := r.Receipts[0]
 		switch {
 		case rr.Found:
 			fmt.Fprintf(w, "receipt      in the log at entry %d: %s", rr.Seq, rr.Status)

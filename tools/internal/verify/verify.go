@@ -56,19 +56,20 @@ type Input struct {
 	Keys fairlog.KeySet
 	// Head, if given, is the signed head (GET /api/event/log/head).
 	Head *fairlog.Head
-	// Receipt, if given, is a participant's receipt from their 202.
-	Receipt *fairlog.Receipt
+	// Receipts, if given, are participants' receipts from their 202s.
+	Receipts []fairlog.Receipt
 }
 
-// ReceiptResult is what the log says of the receipt's application.
+// ReceiptResult is what the log says of a receipt's application.
 type ReceiptResult struct {
+	Receipt fairlog.Receipt
 	// Found is false while the application is not in the log yet.
 	Found bool
 	// Seq is the decision's log entry.
 	Seq    int64
 	Status string
 	Rank   int64
-	// Place is the receipt's place among the decisions of its partition
+	// Place is the decision's place among the decisions of its partition
 	// that came from Kafka (1-based); with one partition, among all.
 	Place int64
 }
@@ -90,7 +91,7 @@ type Report struct {
 	// checked (Strict is false); with one, the full replay.
 	Partitions []int32
 	Strict     bool
-	Receipt    *ReceiptResult
+	Receipts   []ReceiptResult
 	Problems   []Problem
 }
 
@@ -124,8 +125,8 @@ func Check(in Input) (Report, error) {
 	}
 	checkHead(&rep, entries, in)
 	replay(&rep, entries)
-	if in.Receipt != nil {
-		checkReceipt(&rep, entries, in)
+	if len(in.Receipts) > 0 {
+		checkReceipts(&rep, entries, in)
 	}
 	return rep, nil
 }
@@ -329,53 +330,65 @@ func decideOne(rep *Report, e fairlog.Entry, stock, next int64, winners *int64, 
 	}
 }
 
-// checkReceipt verifies the receipt's signature and finds its application
-// in the log by its place (partition, offset), which must name the same
-// participant. A receipt whose application is not in the log is a problem
-// once the log is frozen; before, the application may still be pending.
-func checkReceipt(rep *Report, entries []fairlog.Entry, in Input) {
-	r := *in.Receipt
-	res := &ReceiptResult{}
-	rep.Receipt = res
-	if err := in.Keys.VerifyReceipt(r); err != nil {
-		rep.add(0, ErrReceipt, "signature: %v", err)
-		return
+// checkReceipts verifies each receipt's signature and finds its
+// application in the log by its place (partition, offset), which must name
+// the same participant. A receipt whose application is not in the log is a
+// problem once the log is frozen; before, the application may be pending.
+func checkReceipts(rep *Report, entries []fairlog.Entry, in Input) {
+	type place struct {
+		partition int32
+		offset    int64
 	}
-	if rep.Event != "" && r.Event != rep.Event {
-		rep.add(0, ErrReceipt, "receipt of event %q, log of %q", r.Event, rep.Event)
-		return
-	}
-	var place int64
+	byPlace := map[place]fairlog.Entry{}
+	byParticipant := map[string]fairlog.Entry{}
+	// rankInPartition[i] is the decision's 1-based place among the
+	// decisions of its partition that came from Kafka.
+	count := map[int32]int64{}
+	placeOf := map[int64]int64{}
 	for _, e := range entries {
 		if e.Kind != fairlog.KindDecision {
 			continue
 		}
-		if e.Offset >= 0 && e.Partition == r.Partition && e.Offset <= r.Offset {
-			place++
+		if e.Offset >= 0 {
+			byPlace[place{e.Partition, e.Offset}] = e
+			count[e.Partition]++
+			placeOf[e.Seq] = count[e.Partition]
 		}
-		if e.Participant != r.Participant {
+		if _, ok := byParticipant[e.Participant]; !ok {
+			byParticipant[e.Participant] = e
+		}
+	}
+	for _, r := range in.Receipts {
+		res := ReceiptResult{Receipt: r}
+		rep.Receipts = append(rep.Receipts, res)
+		ptr := &rep.Receipts[len(rep.Receipts)-1]
+		if err := in.Keys.VerifyReceipt(r); err != nil {
+			rep.add(0, ErrReceipt, "receipt at offset %d: signature: %v", r.Offset, err)
 			continue
 		}
-		// The participant's one decision. It carries the receipt's place,
-		// unless it was decided from another copy of the application (a
-		// retry after a lost acknowledgement, or without its message).
-		if e.Offset >= 0 && (e.Partition != r.Partition || e.Offset != r.Offset) && e.Offset < r.Offset {
-			// An earlier copy: that one counts, the receipt's is a replay.
-		} else if e.Offset >= 0 && (e.Partition != r.Partition || e.Offset != r.Offset) {
-			rep.add(e.Seq, ErrReceipt, "the participant was decided from offset %d of partition %d, after the receipt's place (offset %d)",
-				e.Offset, e.Partition, r.Offset)
+		if rep.Event != "" && r.Event != rep.Event {
+			rep.add(0, ErrReceipt, "receipt of event %q, log of %q", r.Event, rep.Event)
+			continue
 		}
-		res.Found, res.Seq, res.Status, res.Rank = true, e.Seq, e.Status, e.Rank
-	}
-	for _, e := range entries {
-		if e.Kind == fairlog.KindDecision && e.Offset == r.Offset && e.Partition == r.Partition && e.Offset >= 0 && e.Participant != r.Participant {
+		if e, ok := byPlace[place{r.Partition, r.Offset}]; ok && e.Participant != r.Participant {
 			rep.add(e.Seq, ErrReceipt, "the receipt's place (partition %d, offset %d) holds another participant", r.Partition, r.Offset)
+			continue
 		}
-	}
-	if res.Found {
-		res.Place = place
-	}
-	if !res.Found && rep.Frozen {
-		rep.add(0, ErrReceipt, "the receipt's application is not in the frozen log")
+		e, ok := byParticipant[r.Participant]
+		if !ok {
+			if rep.Frozen {
+				rep.add(0, ErrReceipt, "the application of the receipt at offset %d is not in the frozen log", r.Offset)
+			}
+			continue
+		}
+		// The participant's one decision carries the receipt's place, unless
+		// it was decided from an earlier copy of the application (a retry
+		// after a lost acknowledgement) or without its message (stranded).
+		if e.Offset >= 0 && (e.Partition != r.Partition || e.Offset > r.Offset) {
+			rep.add(e.Seq, ErrReceipt, "the participant was decided from offset %d of partition %d, not from the receipt's place (offset %d)",
+				e.Offset, e.Partition, r.Offset)
+			continue
+		}
+		ptr.Found, ptr.Seq, ptr.Status, ptr.Rank, ptr.Place = true, e.Seq, e.Status, e.Rank, placeOf[e.Seq]
 	}
 }

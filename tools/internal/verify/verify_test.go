@@ -90,13 +90,15 @@ func TestAFairLogPasses(t *testing.T) {
 	es := fairEvent()
 	head := s.SignHead(fairlog.Head{Event: "ev", Entries: int64(len(es)), Hash: es[len(es)-1].Hash})
 	receipt := s.SignReceipt(fairlog.Receipt{Event: "ev", Participant: "b", Offset: 11, AcceptedAt: 1})
-	rep := check(t, Input{Log: bytes.NewReader(lines(es)), Keys: keysOf(s), Head: &head, Receipt: &receipt})
+	rep := check(t, Input{Log: bytes.NewReader(lines(es)), Keys: keysOf(s), Head: &head, Receipts: []fairlog.Receipt{receipt}})
 	if !rep.OK() {
 		t.Fatalf("problems in a fair log: %v", rep.Problems)
 	}
-	if rep.Winners != 2 || rep.Losers != 1 || !rep.Strict || rep.Receipt == nil || !rep.Receipt.Found ||
-		rep.Receipt.Status != "SUCCESS" || rep.Receipt.Rank != 2 || rep.Receipt.Place != 2 {
-		t.Fatalf("report = %+v, receipt %+v", rep, rep.Receipt)
+	if rep.Winners != 2 || rep.Losers != 1 || !rep.Strict || len(rep.Receipts) != 1 {
+		t.Fatalf("report = %+v", rep)
+	}
+	if got := rep.Receipts[0]; !got.Found || got.Status != "SUCCESS" || got.Rank != 2 || got.Place != 2 {
+		t.Fatalf("receipt result = %+v; want found, SUCCESS, rank 2, place 2", got)
 	}
 }
 
@@ -204,7 +206,7 @@ func TestTamperingIsCaught(t *testing.T) {
 			}
 			in := Input{Log: bytes.NewReader(b), Keys: keysOf(s)}
 			if tt.receipt != nil {
-				in.Receipt = tt.receipt()
+				in.Receipts = []fairlog.Receipt{*tt.receipt()}
 			}
 			if tt.head != nil {
 				in.Head = tt.head(es)
