@@ -119,7 +119,9 @@ func (r *Repository) FreezeLog(ctx context.Context, eventID string, after time.D
 
 // lockEvent creates the event's row if needed and locks it.
 func lockEvent(tx *gorm.DB, eventID string) (eventRow, error) {
-	if err := tx.Exec("INSERT IGNORE INTO events (id) VALUES (?)", eventID).Error; err != nil {
+	// Not INSERT IGNORE: that would turn a refused id (too long) into a
+	// warning and a truncated row.
+	if err := tx.Exec("INSERT INTO events (id) VALUES (?) ON DUPLICATE KEY UPDATE id = id", eventID).Error; err != nil {
 		return eventRow{}, fmt.Errorf("create event: %w", err)
 	}
 	var ev eventRow
