@@ -285,3 +285,32 @@ func mustJSON(t *testing.T, r fairlog.Receipt) string {
 		r.Version, r.Event, r.Participant, r.Partition, r.Offset, r.AcceptedAt, r.KeyID, r.Signature)
 	return b.String()
 }
+
+// A participant's application can be decided from another copy than the
+// one their receipt names: an earlier copy (the receipt's is then a replay)
+// or no message at all (stranded, offset -1). A later copy is a problem.
+func TestReceiptOfAnotherCopyOfTheApplication(t *testing.T) {
+	t.Parallel()
+	s := testSigner(t, 1)
+	stranded := won("p", -1, 1, 2)
+	tests := []struct {
+		name   string
+		log    []fairlog.Entry
+		offset int64
+		ok     bool
+	}{
+		{name: "decided from an earlier copy", log: chain(stock(2), won("p", 5, 1, 2)), offset: 9, ok: true},
+		{name: "decided without its message", log: chain(stock(2), stranded), offset: 9, ok: true},
+		{name: "decided from a later copy", log: chain(stock(2), won("p", 12, 1, 2)), offset: 9, ok: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := s.SignReceipt(fairlog.Receipt{Event: "ev", Participant: "p", Offset: tt.offset})
+			rep := check(t, Input{Log: bytes.NewReader(lines(tt.log)), Keys: keysOf(s), Receipts: []fairlog.Receipt{r}})
+			if rep.OK() != tt.ok || (tt.ok && !rep.Receipts[0].Found) {
+				t.Fatalf("OK = %v (found %v), want %v: %v", rep.OK(), rep.Receipts[0].Found, tt.ok, rep.Problems)
+			}
+		})
+	}
+}

@@ -12,6 +12,10 @@ import (
 	"github.com/terning-farewell/farewell/pkg/fairlog"
 )
 
+// ErrUnavailable marks a failure to read the log's copy (Redis down); the
+// HTTP layer answers 503.
+var ErrUnavailable = errors.New("decision log unavailable")
+
 // Log is the copy of the decision log (Redis).
 type Log interface {
 	// Tail returns how many lines the log holds and the last one.
@@ -45,7 +49,7 @@ func NewService(eventID string, l Log, s Signer) (*Service, error) {
 func (s *Service) Head(ctx context.Context) (fairlog.Head, error) {
 	n, last, err := s.log.Tail(ctx)
 	if err != nil {
-		return fairlog.Head{}, fmt.Errorf("read log head: %w", err)
+		return fairlog.Head{}, fmt.Errorf("read log head: %w: %w", ErrUnavailable, err)
 	}
 	h := fairlog.Head{Event: s.eventID, Entries: n, Hash: fairlog.GenesisHash}
 	if n > 0 {
@@ -69,7 +73,7 @@ func (s *Service) Stream(ctx context.Context, n int64, emit func(lines []string)
 		to := min(from+Page, n) - 1
 		lines, err := s.log.Lines(ctx, from, to)
 		if err != nil {
-			return fmt.Errorf("read log lines %d..%d: %w", from, to, err)
+			return fmt.Errorf("read log lines %d..%d: %w: %w", from, to, ErrUnavailable, err)
 		}
 		if int64(len(lines)) != to-from+1 {
 			return fmt.Errorf("read log lines %d..%d: got %d", from, to, len(lines))

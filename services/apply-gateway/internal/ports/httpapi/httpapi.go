@@ -24,6 +24,7 @@ import (
 	"github.com/terning-farewell/farewell/pkg/token"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ledger"
 )
 
 // Stable error codes of apply-gateway.
@@ -391,7 +392,7 @@ func toAPIError(err error) *httpserver.Error {
 			"opensAt, closesAt은 1970-01-01T00:00:01Z부터 9999-12-31T23:59:59.999Z 사이여야 합니다. (window times must be within 1970-01-01T00:00:01Z..9999-12-31T23:59:59.999Z)")
 	case errors.Is(err, admin.ErrInvalidWindow):
 		return httpserver.NewError(http.StatusBadRequest, CodeInvalidWindow, "opensAt은 closesAt보다 빨라야 합니다. (opensAt must be before closesAt)")
-	case errors.Is(err, admission.ErrUnavailable), errors.Is(err, admin.ErrUnavailable):
+	case errors.Is(err, admission.ErrUnavailable), errors.Is(err, admin.ErrUnavailable), errors.Is(err, ledger.ErrUnavailable):
 		return errUnavailable
 	default:
 		return httpserver.NewError(http.StatusInternalServerError, httpserver.CodeInternal, "서버 내부 오류가 발생했습니다. (internal error)")
