@@ -88,10 +88,20 @@ func (r *Repository) LogAfter(ctx context.Context, eventID string, after int64, 
 }
 
 // FreezeLog appends the freeze entry once the event's window closed more
-// than after ago (by MySQL's clock), and reports whether it did now.
+// than after ago (by MySQL's clock), and reports whether it did now. Every
+// replica asks every second, so the row is locked only when a freeze is due.
 func (r *Repository) FreezeLog(ctx context.Context, eventID string, after time.Duration) (bool, error) {
+	var due []bool
+	err := r.db.WithContext(ctx).Raw("SELECT (closes_at IS NOT NULL AND closes_at < UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND) "+
+		"FROM events WHERE id = ? AND log_frozen = 0", after.Microseconds(), eventID).Scan(&due).Error
+	if err != nil {
+		return false, fmt.Errorf("freeze log of %s: %w", eventID, classify(err))
+	}
+	if len(due) == 0 || !due[0] {
+		return false, nil
+	}
 	froze := false
-	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var rows []struct {
 			ClosesAt *time.Time
 			Due      bool
