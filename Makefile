@@ -110,8 +110,12 @@ fuzz-api: $(STACK) ## schemathesis against the running stack through nginx, 50 c
 docker: ## Build the four service images (needs a Docker engine)
 	@deploy/docker/build.sh
 
-demo: ## Against the running stack: a herd of synthetic participants and a report
+demo: ## Against the running stack: a herd of synthetic participants and a report, then the verifier
 	@$(GO_RUN) ./tools/cmd/demo $(ARGS)
+
+.PHONY: verify
+verify: ## The fairness verifier against the running stack's decision log (ARGS="-receipt receipt.json -save evidence/")
+	@$(GO_RUN) ./tools/cmd/verify -url http://127.0.0.1:8080 $(ARGS)
 
 .PHONY: bench
 bench: ## Load runs (seed, herd, replica, kafka, auth, drain; each next to a bare handler) under .run/stack.lock; writes docs/benchmarks.md

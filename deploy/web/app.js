@@ -188,7 +188,7 @@
     busy($('apply'), true);
     call('POST', '/api/event/apply').then(function (r) {
       busy($('apply'), false);
-      if (r.status === 202 || r.ok) { show('s-pending'); poll(); return; }
+      if (r.status === 202 || r.ok) { showReceipt(r.result.receipt); show('s-pending'); poll(); return; }
       switch (true) {
         case r.code === 'EVENT_CLOSED':
           show('s-soldout'); break;
@@ -233,6 +233,21 @@
     });
   }
 
+  // showReceipt shows the signed receipt of the 202 (and a winner's rank)
+  // and offers it as a file for the verifier. Answers without one leave
+  // the block hidden.
+  function showReceipt(receipt, rank) {
+    if (!receipt || !receipt.sig) return;
+    $('receipt-place').textContent = 'partition ' + receipt.partition + ' · offset ' + receipt.offset + ' (Kafka에 기록된 순서)';
+    $('receipt-time').textContent = new Date(receipt.acceptedAt).toLocaleString();
+    $('receipt-participant').textContent = receipt.participant;
+    $('receipt-kid').textContent = receipt.kid;
+    $('receipt-rank-label').hidden = $('receipt-rank').hidden = !rank;
+    if (rank) $('receipt-rank').textContent = rank + '위';
+    $('receipt-save').href = 'data:application/json;charset=utf-8,' + encodeURIComponent(JSON.stringify(receipt));
+    $('receipt').hidden = false;
+  }
+
   // poll asks for the status every second until it is decided, backing off
   // as the server says when it is busy.
   function poll() {
@@ -241,6 +256,7 @@
       var next = POLL_MS;
       if (r.ok) {
         var st = r.result.status;
+        showReceipt(r.result.receipt, st === 'SUCCESS' ? r.result.rank : 0);
         $('pending-status').textContent = st === 'PENDING' ? 'PENDING (처리 중)' : st;
         if (st === 'SUCCESS') { show('s-success'); return; }
         if (st === 'FAILURE') { show('s-failure'); return; }

@@ -52,9 +52,20 @@ type Message struct {
 	Headers map[string]string
 }
 
+// Ack is where the broker stored an acknowledged message.
+type Ack struct {
+	Partition int32
+	Offset    int64
+}
+
 type pending struct {
-	done  chan error
+	done  chan acked
 	start time.Time
+}
+
+type acked struct {
+	ack Ack
+	err error
 }
 
 // NewSaramaConfig returns the base sarama configuration Farewell uses.
@@ -129,7 +140,7 @@ func (p *Producer) deliverSuccesses() {
 	for m := range p.async.Successes() {
 		pd := m.Metadata.(*pending)
 		p.latency.WithLabelValues(m.Topic).Observe(time.Since(pd.start).Seconds())
-		pd.done <- nil
+		pd.done <- acked{ack: Ack{Partition: m.Partition, Offset: m.Offset}}
 	}
 }
 
@@ -137,14 +148,21 @@ func (p *Producer) deliverErrors() {
 	defer p.wg.Done()
 	for e := range p.async.Errors() {
 		p.failures.WithLabelValues(e.Msg.Topic).Inc()
-		e.Msg.Metadata.(*pending).done <- e.Err
+		e.Msg.Metadata.(*pending).done <- acked{err: e.Err}
 	}
 }
 
 // Publish sends one message and waits until the broker acknowledged it, the
 // send failed, or ctx ended. Other callers' messages share the same batch.
 func (p *Producer) Publish(ctx context.Context, m Message) error {
-	pd := &pending{done: make(chan error, 1), start: time.Now()}
+	_, err := p.PublishAcked(ctx, m)
+	return err
+}
+
+// PublishAcked is Publish that also returns where the broker stored the
+// message: its partition and offset (an application's place in line).
+func (p *Producer) PublishAcked(ctx context.Context, m Message) (Ack, error) {
+	pd := &pending{done: make(chan acked, 1), start: time.Now()}
 	msg := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: pd}
 	if m.Key != "" {
 		msg.Key = sarama.StringEncoder(m.Key)
@@ -155,23 +173,23 @@ func (p *Producer) Publish(ctx context.Context, m Message) error {
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
-		return ErrProducerClosed
+		return Ack{}, ErrProducerClosed
 	}
 	select {
 	case p.async.Input() <- msg:
 		p.mu.RUnlock()
 	case <-ctx.Done():
 		p.mu.RUnlock()
-		return fmt.Errorf("publish to %s: %w", m.Topic, ctx.Err())
+		return Ack{}, fmt.Errorf("publish to %s: %w", m.Topic, ctx.Err())
 	}
 	select {
-	case err := <-pd.done:
-		if err != nil {
-			return fmt.Errorf("publish to %s: %w", m.Topic, err)
+	case r := <-pd.done:
+		if r.err != nil {
+			return Ack{}, fmt.Errorf("publish to %s: %w", m.Topic, r.err)
 		}
-		return nil
+		return r.ack, nil
 	case <-ctx.Done():
-		return fmt.Errorf("publish to %s: waiting for ack: %w", m.Topic, ctx.Err())
+		return Ack{}, fmt.Errorf("publish to %s: waiting for ack: %w", m.Topic, ctx.Err())
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // wrote the file.
 func EnsureEnvFile(path string) (bool, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-		return false, nil
+		return false, addMissingSecrets(path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
@@ -32,6 +32,10 @@ func EnsureEnvFile(path string) (bool, error) {
 		return false, err
 	}
 	admin, err := randomHex(16)
+	if err != nil {
+		return false, err
+	}
+	receiptKey, salt, err := fairnessSecrets()
 	if err != nil {
 		return false, err
 	}
@@ -51,6 +55,9 @@ func EnsureEnvFile(path string) (bool, error) {
 		{"FAREWELL_JWT_KID", "local-1"},
 		{"FAREWELL_CODE_SECRET", code},
 		{"FAREWELL_ADMIN_KEY", admin},
+		{"FAREWELL_RECEIPT_KID", "local-r1"},
+		{"FAREWELL_RECEIPT_KEY", receiptKey},
+		{"FAREWELL_PARTICIPANT_SALT", salt},
 		{"FAREWELL_LOG_LEVEL", "info"},
 	} {
 		fmt.Fprintf(&b, "%s='%s'\n", kv[0], kv[1])
@@ -65,6 +72,49 @@ func EnsureEnvFile(path string) (bool, error) {
 		return false, err
 	}
 	return true, f.Close()
+}
+
+// fairnessSecrets returns a new receipt signing key (an Ed25519 seed) and
+// participant salt.
+func fairnessSecrets() (string, string, error) {
+	key, err := randomBase64(32)
+	if err != nil {
+		return "", "", err
+	}
+	salt, err := randomBase64(32)
+	return key, salt, err
+}
+
+// addMissingSecrets appends the receipt key and the participant salt to an
+// environment file written before they existed, so an existing local stack
+// keeps its other secrets and still starts.
+func addMissingSecrets(path string) error {
+	env, err := LoadEnv(path)
+	if err != nil {
+		return err
+	}
+	if env["FAREWELL_RECEIPT_KEY"] != "" && env["FAREWELL_PARTICIPANT_SALT"] != "" {
+		return nil
+	}
+	key, salt, err := fairnessSecrets()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, kv := range [][2]string{{"FAREWELL_RECEIPT_KID", "local-r1"}, {"FAREWELL_RECEIPT_KEY", key}, {"FAREWELL_PARTICIPANT_SALT", salt}} {
+		if env[kv[0]] == "" {
+			fmt.Fprintf(&b, "%s='%s'\n", kv[0], kv[1])
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func randomBase64(n int) (string, error) {

@@ -41,3 +41,29 @@ func TestEnsureEnvFileWritesOnceAndLoads(t *testing.T) {
 		t.Errorf("secrets changed on the second call")
 	}
 }
+
+func TestEnsureEnvFileAddsTheFairnessSecretsToAnOlderFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "farewell.env")
+	if err := os.WriteFile(path, []byte("FAREWELL_JWT_SECRET='kept'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := EnsureEnvFile(path); err != nil || created {
+		t.Fatalf("EnsureEnvFile = %v, %v; want kept", created, err)
+	}
+	env, err := LoadEnv(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := base64.StdEncoding.DecodeString(env["FAREWELL_RECEIPT_KEY"])
+	if err != nil || len(seed) != 32 || len(env["FAREWELL_PARTICIPANT_SALT"]) < 32 || env["FAREWELL_JWT_SECRET"] != "kept" {
+		t.Fatalf("env after the upgrade: %v", env)
+	}
+	before := env["FAREWELL_RECEIPT_KEY"]
+	if _, err := EnsureEnvFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := LoadEnv(path); again["FAREWELL_RECEIPT_KEY"] != before {
+		t.Fatal("the receipt key changed on the next start")
+	}
+}

@@ -51,6 +51,14 @@ type EventKeys struct {
 	// Rebuild is the epoch of the rebuild in progress, if any; only that
 	// rebuild may finish (restore.lua), so an older one never overwrites it.
 	Rebuild string
+	// Log is a list of the decision log's lines (JSON), in order: a copy of
+	// MySQL's decision_log that stock-consumer appends to (append_log.lua)
+	// and apply-gateway streams. Redis losing it only delays it: it is
+	// copied again from MySQL.
+	Log string
+	// Receipts maps email to the participant's signed receipt (JSON),
+	// written by apply-gateway with the published marker; status shows it.
+	Receipts string
 }
 
 // KeysFor returns the keys of eventID.
@@ -73,5 +81,7 @@ func KeysFor(eventID string) EventKeys {
 		StockPending: p + "stock:pending",
 		Epoch:        p + "epoch",
 		Rebuild:      p + "rebuild",
+		Log:          p + "log",
+		Receipts:     p + "receipts",
 	}
 }

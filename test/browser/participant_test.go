@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,26 @@ func TestParticipantJourneyOnOurPage(t *testing.T) {
 	}
 	if after.Winners != before.Winners+1 {
 		t.Fatalf("winners %d → %d, want one more", before.Winners, after.Winners)
+	}
+	// The signed receipt of the 202 is shown with the winner's rank, offered
+	// as a file, and the verifier's instructions are linked.
+	type receiptBlock struct {
+		Hidden bool   `json:"hidden"`
+		Place  string `json:"place"`
+		Rank   string `json:"rank"`
+		Saved  string `json:"saved"`
+		Guide  bool   `json:"guide"`
+	}
+	shown, err := chromedp.Run(tab, chromedp.Evaluate[receiptBlock](`({hidden: document.getElementById('receipt').hidden,
+		place: document.getElementById('receipt-place').textContent,
+		rank: document.getElementById('receipt-rank').textContent,
+		saved: decodeURIComponent(document.getElementById('receipt-save').href),
+		guide: !!document.querySelector('#receipt a[href="/fairness.html"]')})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown.Hidden || !strings.Contains(shown.Place, "offset") || shown.Rank != fmt.Sprintf("%d위", after.Winners) ||
+		!strings.Contains(shown.Saved, `"sig":`) || !shown.Guide {
+		t.Fatalf("receipt block = %+v; want it shown with the place, rank %d, the saved receipt and the guide link", shown, after.Winners)
 	}
 }

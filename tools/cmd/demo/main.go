@@ -2,11 +2,15 @@
 // stock, mints test tokens for synthetic participants with the local secret,
 // fires their applications at nginx all at once (with some duplicates),
 // waits until every application is decided and every winner's email is in
-// Mailpit, and prints a report.
+// Mailpit, checks the published decision log and every receipt with the
+// verifier, and prints a report.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -19,8 +23,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/localstack"
 	"github.com/terning-farewell/farewell/pkg/stackclient"
+	"github.com/terning-farewell/farewell/tools/internal/verify"
 )
 
 type options struct {
@@ -109,6 +115,7 @@ func run(ctx context.Context, o options) error {
 		mu       sync.Mutex
 		byCode   = map[string]int{}
 		accepted = map[string]bool{}
+		receipts []fairlog.Receipt
 		done     atomic.Int64
 		next     atomic.Int64
 		wg       sync.WaitGroup
@@ -135,6 +142,12 @@ func run(ctx context.Context, o options) error {
 				byCode[key]++
 				if r.HTTPStatus == 202 {
 					accepted[a.email] = true
+					var res struct {
+						Receipt *fairlog.Receipt `json:"receipt"`
+					}
+					if json.Unmarshal(r.Envelope.Result, &res) == nil && res.Receipt != nil {
+						receipts = append(receipts, *res.Receipt)
+					}
 				}
 				mu.Unlock()
 				done.Add(1)
@@ -209,7 +222,49 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("emails = %d, want %d (one per winner)", emails, winners)
 	}
 	fmt.Println("OK: winners = stock exactly, one email per winner")
-	return nil
+	if len(receipts) != len(accepted) {
+		return fmt.Errorf("%d receipts for %d accepted applications", len(receipts), len(accepted))
+	}
+	return verifyLog(ctx, client, o.baseURL, receipts)
+}
+
+// verifyLog runs the verifier on the published decision log with every
+// receipt of this run, waiting (briefly) for the last batch's entries to
+// reach the copy the gateways serve.
+func verifyLog(ctx context.Context, client *stackclient.Client, baseURL string, receipts []fairlog.Receipt) error {
+	fmt.Println()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ev, err := verify.Fetch(ctx, client.HTTP, baseURL)
+		if err != nil {
+			return fmt.Errorf("fetch the decision log: %w", err)
+		}
+		rep, err := verify.Check(verify.Input{Log: bytes.NewReader(ev.Log), Keys: ev.Keys, Head: &ev.Head, Receipts: receipts})
+		if err != nil {
+			return err
+		}
+		found := 0
+		for _, r := range rep.Receipts {
+			if r.Found {
+				found++
+			}
+		}
+		if (found == len(receipts) && rep.OK()) || !rep.OK() || time.Now().After(deadline) {
+			verify.Print(os.Stdout, rep)
+			if !rep.OK() {
+				return errors.New("the verifier rejected the decision log")
+			}
+			if found != len(receipts) {
+				return fmt.Errorf("%d of %d receipts are not in the decision log", len(receipts)-found, len(receipts))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func waitFor[T any](ctx context.Context, check func() (T, bool)) (T, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/service"
 	"github.com/terning-farewell/farewell/pkg/token"
@@ -20,6 +21,7 @@ import (
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/config"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ledger"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
@@ -49,6 +51,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	signer, err := fairlog.NewSigner(cfg.Receipts)
+	if err != nil {
+		return err
+	}
 	metrics, err := admission.NewMetrics(rt.Registry())
 	if err != nil {
 		return err
@@ -73,13 +79,18 @@ func run() error {
 	brk := kafkapub.New(producer, cfg.Common.EventID, cfg.Common.Instance, cfg.ApplicationsTopic, cfg.AdminTopic)
 	applier, err := admission.NewService(admission.Config{
 		EventID: cfg.Common.EventID, Grace: cfg.AdmissionGrace, PublishTimeout: cfg.PublishTimeout, MaxInFlight: cfg.MaxInFlight,
-		ClockSkew: cfg.ClockSkew,
+		ClockSkew: cfg.ClockSkew, Notary: signer,
+		Participant: func(email string) string { return fairlog.Participant(cfg.ParticipantSalt, cfg.Common.EventID, email) },
 	}, st, brk, uuid.NewString)
 	if err != nil {
 		return err
 	}
 	admins := admin.NewService(admin.Config{PublishTimeout: cfg.PublishTimeout}, st, brk)
-	httpapi.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, rt.Log()).Register(rt.Engine())
+	evidence, err := ledger.NewService(cfg.Common.EventID, st, signer)
+	if err != nil {
+		return err
+	}
+	httpapi.NewHandlers(metrics.Wrap(applier), admins, codec, cfg.AdminKey, rt.Log()).WithLedger(evidence).Register(rt.Engine())
 	rt.Go("sold-out watcher", func(ctx context.Context) error { return applier.WatchSoldOut(ctx, cfg.SoldOutRefresh) })
 
 	rt.Log().Info("apply-gateway wired", "event", cfg.Common.EventID)

@@ -6,12 +6,15 @@ package admission
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 )
 
 // Domain errors; the HTTP layer maps each to a status and stable code.
@@ -86,20 +89,42 @@ func MarkerTime(marker string) (time.Time, error) {
 	return time.UnixMilli(n), nil
 }
 
+// Place is where the broker stored an application: its place in line.
+type Place struct {
+	Partition int32
+	Offset    int64
+}
+
+// View is what a participant sees about their application: the status,
+// the rank of a winner, and the signed receipt of their 202 (JSON; empty
+// if none was kept).
+type View struct {
+	Status  Status
+	Rank    int64
+	Receipt string
+}
+
+// Notary signs receipts (fairlog.Signer).
+type Notary interface {
+	SignReceipt(r fairlog.Receipt) fairlog.Receipt
+}
+
 // Store is the admission state (Redis).
 type Store interface {
 	// Admit decides by the store's own clock (Redis TIME); the marker of an
 	// admission is "A:<unix ms>" (see MarkerTime).
 	Admit(ctx context.Context, email string, grace time.Duration) (Outcome, string, error)
-	Settle(ctx context.Context, email, marker string, published bool) error
-	Status(ctx context.Context, email string) (Status, bool, error)
+	// Settle marks the admission published (keeping the receipt, JSON, for
+	// status) or undoes it.
+	Settle(ctx context.Context, email, marker string, published bool, receipt string) error
+	Status(ctx context.Context, email string) (View, bool, error)
 	SoldOut(ctx context.Context) (bool, error)
 }
 
 // Announcer publishes an admitted application and returns once the broker
-// acknowledged it.
+// acknowledged it, with where the broker stored it.
 type Announcer interface {
-	Announce(ctx context.Context, a Application) error
+	Announce(ctx context.Context, a Application) (Place, error)
 }
 
 // Config tunes the Service.
@@ -119,6 +144,11 @@ type Config struct {
 	// decisions that depend on time use the store's clock, so it only moves
 	// the fallback admission time of a marker without one.
 	ClockSkew time.Duration
+	// Notary signs the receipt of every accepted application; Participant
+	// hashes the email for it (fairlog.Participant with the salt). Without
+	// a Notary no receipt is given.
+	Notary      Notary
+	Participant func(email string) string
 }
 
 // settlePoll is how often a waiting apply looks at the earlier admission.
@@ -162,43 +192,48 @@ func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Servi
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
-// Apply admits email and publishes the application. It returns nil only once
-// Kafka acknowledged the application (202 means durable).
-func (s *Service) Apply(ctx context.Context, email string) error {
+// Apply admits email and publishes the application. It returns without an
+// error only once Kafka acknowledged the application (202 means durable),
+// with the signed receipt (nil without a Notary).
+func (s *Service) Apply(ctx context.Context, email string) (*fairlog.Receipt, error) {
 	// Once sold out, answer from memory: no Redis, no Kafka.
 	if s.soldOut.Load() {
-		return ErrSoldOut
+		return nil, ErrSoldOut
 	}
 	select {
 	case s.inFlight <- struct{}{}:
 		defer func() { <-s.inFlight }()
 	default:
-		return ErrBusy
+		return nil, ErrBusy
 	}
+	return s.apply(ctx, email)
+}
+
+func (s *Service) apply(ctx context.Context, email string) (*fairlog.Receipt, error) {
 	outcome, marker, err := s.admit(ctx, email)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch outcome {
 	case Admitted, Readmitted:
 	case AlreadyApplied:
-		return ErrAlreadyApplied
+		return nil, ErrAlreadyApplied
 	case InFlight:
-		return ErrInProgress
+		return nil, ErrInProgress
 	case SoldOut:
 		s.soldOut.Store(true)
-		return ErrSoldOut
+		return nil, ErrSoldOut
 	case NotOpen:
 		if ms, err := strconv.ParseInt(marker, 10, 64); err == nil && ms > 0 {
-			return &NotOpenError{OpensAt: time.UnixMilli(ms)}
+			return nil, &NotOpenError{OpensAt: time.UnixMilli(ms)}
 		}
-		return ErrNotOpen
+		return nil, ErrNotOpen
 	case Closed:
-		return ErrNotOpen
+		return nil, ErrNotOpen
 	case NotReady:
-		return fmt.Errorf("admit: %w: event state not loaded", ErrUnavailable)
+		return nil, fmt.Errorf("admit: %w: event state not loaded", ErrUnavailable)
 	default:
-		return fmt.Errorf("admit: unknown outcome %q", outcome)
+		return nil, fmt.Errorf("admit: unknown outcome %q", outcome)
 	}
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
@@ -207,20 +242,43 @@ func (s *Service) Apply(ctx context.Context, email string) error {
 		appliedAt = s.now()
 	}
 	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: appliedAt}
-	if err := s.announce.Announce(pubCtx, app); err != nil {
+	place, err := s.announce.Announce(pubCtx, app)
+	if err != nil {
 		// Not acknowledged: undo the marker so the participant can retry. If
 		// the undo fails too, the grace period lets a retry take it over.
 		settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancelSettle()
-		_ = s.store.Settle(settleCtx, email, marker, false)
-		return fmt.Errorf("publish: %w: %w", ErrUnavailable, err)
+		_ = s.store.Settle(settleCtx, email, marker, false, "")
+		return nil, fmt.Errorf("publish: %w: %w", ErrUnavailable, err)
 	}
+	receipt, encoded := s.receipt(email, place)
 	// Best effort: an unsettled marker only means a retry after the grace
 	// period publishes again, which the consumer treats as a replay.
 	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancelSettle()
-	_ = s.store.Settle(settleCtx, email, marker, true)
-	return nil
+	_ = s.store.Settle(settleCtx, email, marker, true, encoded)
+	return receipt, nil
+}
+
+// receipt signs the participant's receipt for the place the broker gave
+// the application; it returns nil and "" without a Notary.
+func (s *Service) receipt(email string, place Place) (*fairlog.Receipt, string) {
+	if s.cfg.Notary == nil {
+		return nil, ""
+	}
+	participant := ""
+	if s.cfg.Participant != nil {
+		participant = s.cfg.Participant(email)
+	}
+	r := s.cfg.Notary.SignReceipt(fairlog.Receipt{
+		Event: s.cfg.EventID, Participant: participant, Partition: place.Partition, Offset: place.Offset,
+		AcceptedAt: s.now().UnixMilli(),
+	})
+	b, err := json.Marshal(r)
+	if err != nil {
+		return &r, ""
+	}
+	return &r, string(b)
 }
 
 // admit runs the admission step. While an earlier admission of email waits
@@ -245,16 +303,16 @@ func (s *Service) admit(ctx context.Context, email string) (Outcome, string, err
 	}
 }
 
-// Status returns the participant's status, or ErrNotFound.
-func (s *Service) Status(ctx context.Context, email string) (Status, error) {
-	st, ok, err := s.store.Status(ctx, email)
+// Status returns what the participant sees, or ErrNotFound.
+func (s *Service) Status(ctx context.Context, email string) (View, error) {
+	v, ok, err := s.store.Status(ctx, email)
 	if err != nil {
-		return "", fmt.Errorf("status: %w: %w", ErrUnavailable, err)
+		return View{}, fmt.Errorf("status: %w: %w", ErrUnavailable, err)
 	}
 	if !ok {
-		return "", ErrNotFound
+		return View{}, ErrNotFound
 	}
-	return st, nil
+	return v, nil
 }
 
 // SetSoldOut updates the local sold-out flag (after an admin change).

@@ -19,6 +19,8 @@ type fakeStore struct {
 	admitErr error
 	// marker overrides the admission marker Admit returns ("A:1").
 	marker string
+	// receipt is the receipt kept by the last Settle.
+	receipt string
 }
 
 func (f *fakeStore) Admit(context.Context, string, time.Duration) (Outcome, string, error) {
@@ -31,18 +33,21 @@ func (f *fakeStore) Admit(context.Context, string, time.Duration) (Outcome, stri
 	return f.outcome, "A:1", f.admitErr
 }
 
-func (f *fakeStore) Settle(_ context.Context, email, _ string, published bool) error {
+func (f *fakeStore) Settle(_ context.Context, email, _ string, published bool, receipt string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.settled == nil {
 		f.settled = map[string]bool{}
 	}
 	f.settled[email] = published
+	f.receipt = receipt
 	return nil
 }
 
-func (f *fakeStore) Status(context.Context, string) (Status, bool, error) { return Pending, true, nil }
-func (f *fakeStore) SoldOut(context.Context) (bool, error)                { return f.soldOut, nil }
+func (f *fakeStore) Status(context.Context, string) (View, bool, error) {
+	return View{Status: Pending}, true, nil
+}
+func (f *fakeStore) SoldOut(context.Context) (bool, error) { return f.soldOut, nil }
 
 type fakeAnnouncer struct {
 	err   error
@@ -50,16 +55,16 @@ type fakeAnnouncer struct {
 	calls int
 }
 
-func (f *fakeAnnouncer) Announce(ctx context.Context, _ Application) error {
+func (f *fakeAnnouncer) Announce(ctx context.Context, _ Application) (Place, error) {
 	f.calls++
 	if f.block != nil {
 		select {
 		case <-f.block:
 		case <-ctx.Done():
-			return ctx.Err()
+			return Place{}, ctx.Err()
 		}
 	}
-	return f.err
+	return Place{Partition: 0, Offset: 41 + int64(f.calls)}, f.err
 }
 
 func newTestService(t *testing.T, st Store, an Announcer, maxInFlight int) *Service {
@@ -95,7 +100,7 @@ func TestApplyOutcomes(t *testing.T) {
 			t.Parallel()
 			st := &fakeStore{outcome: tt.outcome, marker: tt.marker}
 			s := newTestService(t, st, &fakeAnnouncer{err: tt.publishErr}, 10)
-			err := s.Apply(context.Background(), "a@b.co")
+			_, err := s.Apply(context.Background(), "a@b.co")
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -119,7 +124,7 @@ func TestSoldOutIsAnsweredFromMemory(t *testing.T) {
 	st := &fakeStore{outcome: SoldOut}
 	s := newTestService(t, st, &fakeAnnouncer{}, 10)
 	for i := 0; i < 5; i++ {
-		if err := s.Apply(context.Background(), "a@b.co"); !errors.Is(err, ErrSoldOut) {
+		if _, err := s.Apply(context.Background(), "a@b.co"); !errors.Is(err, ErrSoldOut) {
 			t.Fatalf("apply %d: %v", i, err)
 		}
 	}
@@ -127,7 +132,7 @@ func TestSoldOutIsAnsweredFromMemory(t *testing.T) {
 		t.Fatalf("store touched %d times after sell-out, want 1", st.admits)
 	}
 	s.SetSoldOut(false)
-	_ = s.Apply(context.Background(), "a@b.co")
+	_, _ = s.Apply(context.Background(), "a@b.co")
 	if st.admits != 2 {
 		t.Fatalf("store not consulted after stock was added back")
 	}
@@ -138,12 +143,12 @@ func TestBoundedInFlight(t *testing.T) {
 	an := &fakeAnnouncer{block: make(chan struct{})}
 	s := newTestService(t, &fakeStore{outcome: Admitted}, an, 1)
 	done := make(chan error, 1)
-	go func() { done <- s.Apply(context.Background(), "first@b.co") }()
+	go func() { _, err := s.Apply(context.Background(), "first@b.co"); done <- err }()
 	deadline := time.Now().Add(2 * time.Second)
 	for len(s.inFlight) == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if err := s.Apply(context.Background(), "second@b.co"); !errors.Is(err, ErrBusy) {
+	if _, err := s.Apply(context.Background(), "second@b.co"); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second apply = %v, want ErrBusy", err)
 	}
 	close(an.block)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 )
 
 // Metrics counts applications by outcome.
@@ -42,10 +44,10 @@ type Counted struct {
 }
 
 // Apply counts the outcome of Service.Apply.
-func (c *Counted) Apply(ctx context.Context, email string) error {
-	err := c.Service.Apply(ctx, email)
+func (c *Counted) Apply(ctx context.Context, email string) (*fairlog.Receipt, error) {
+	r, err := c.Service.Apply(ctx, email)
 	c.m.byOutcome[outcomeLabel(err)].Inc()
-	return err
+	return r, err
 }
 
 func outcomeLabel(err error) string {

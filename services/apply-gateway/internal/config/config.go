@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/token"
 )
@@ -37,6 +38,12 @@ type Config struct {
 	// window, the grace and admission times come from Redis's clock, so it
 	// must change nothing; chaos "gateway-clock-skew" shows it.
 	ClockSkew time.Duration
+	// Receipts is the Ed25519 key that signs receipts and the log's head
+	// (FAREWELL_RECEIPT_KID, FAREWELL_RECEIPT_KEY, FAREWELL_RECEIPT_PREVIOUS_KEYS).
+	Receipts fairlog.KeyConfig
+	// ParticipantSalt keys the participant hash of receipts; stock-consumer
+	// must have the same (FAREWELL_PARTICIPANT_SALT).
+	ParticipantSalt []byte
 }
 
 // MinAdminKeyBytes is the shortest admin key accepted.
@@ -58,6 +65,8 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		MaxBodyBytes:      int64(e.Int("FAREWELL_MAX_BODY_BYTES", 16<<10)),
 		TrustedProxies:    e.List("FAREWELL_TRUSTED_PROXIES", []string{"127.0.0.1", "::1"}),
 		ClockSkew:         e.Duration("FAREWELL_CLOCK_SKEW", 0),
+		Receipts:          fairlog.LoadKeyConfig(e),
+		ParticipantSalt:   fairlog.LoadSalt(e),
 	}
 	e.Record(c.Validate())
 	if err := e.Err(); err != nil {

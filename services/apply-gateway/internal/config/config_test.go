@@ -12,6 +12,9 @@ func validEnv() map[string]string {
 	return map[string]string{
 		"FAREWELL_JWT_SECRET": "R7tY2uI9oP4aS1dF6gH3jK8lZ5xC0vBn",
 		"FAREWELL_ADMIN_KEY":  "Vb3Nq8Ws1Ex6Rc4Tz9Ym2Ul7",
+		// A 32-byte Ed25519 seed, base64.
+		"FAREWELL_RECEIPT_KEY":      "q3Jx9VbT2mLk8ZpR4wYc7NdF1sHg6UeA0oIiKtEyBnM=",
+		"FAREWELL_PARTICIPANT_SALT": "Hn4Tq8Vz1Lc6Xw3Rb9Pk2Mj7Fs5Gd0Ya",
 	}
 }
 
@@ -50,7 +53,11 @@ func TestLoadRefusesEmptyOrWeakSecrets(t *testing.T) {
 		{Name: "FAREWELL_JWT_SECRET/31 bytes", Set: map[string]string{"FAREWELL_JWT_SECRET": "R7tY2uI9oP4aS1dF6gH3jK8lZ5xC0vB"}, WantErr: "FAREWELL_JWT_SECRET is too short"},
 		{Name: "FAREWELL_JWT_SECRET/password", Set: map[string]string{"FAREWELL_JWT_SECRET": "password-R7tY2uI9oP4aS1dF6gH3jK8l"}, WantErr: "FAREWELL_JWT_SECRET is too weak"},
 		{Name: "FAREWELL_JWT_SECRET/low entropy", Set: map[string]string{"FAREWELL_JWT_SECRET": strings.Repeat("ab", 20)}, WantErr: "FAREWELL_JWT_SECRET is too weak"},
-	}, "FAREWELL_JWT_SECRET", "FAREWELL_ADMIN_KEY")
+		{Name: "FAREWELL_RECEIPT_KEY/unset", Unset: []string{"FAREWELL_RECEIPT_KEY"}, WantErr: "FAREWELL_RECEIPT_KEY is required"},
+		{Name: "FAREWELL_RECEIPT_KEY/not a seed", Set: map[string]string{"FAREWELL_RECEIPT_KEY": "q3Jx9VbT2mLk8ZpR4wYc7NdF1sHg6UeA0oIiKtEyBnMq3Jx9"}, WantErr: "FAREWELL_RECEIPT_KEY must be a 32-byte Ed25519 seed"},
+		{Name: "FAREWELL_PARTICIPANT_SALT/unset", Unset: []string{"FAREWELL_PARTICIPANT_SALT"}, WantErr: "FAREWELL_PARTICIPANT_SALT is required"},
+		{Name: "FAREWELL_PARTICIPANT_SALT/short", Set: map[string]string{"FAREWELL_PARTICIPANT_SALT": "Hn4Tq8Vz1Lc6Xw3R"}, WantErr: "FAREWELL_PARTICIPANT_SALT is too short"},
+	}, "FAREWELL_JWT_SECRET", "FAREWELL_ADMIN_KEY", "FAREWELL_RECEIPT_KEY", "FAREWELL_PARTICIPANT_SALT")
 }
 
 func TestLoadRefusesBadTrustedProxies(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"gorm.io/gorm"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/mysqlx"
 	"github.com/terning-farewell/farewell/pkg/service"
@@ -108,8 +109,20 @@ func run() error {
 	// below before the state watcher starts.
 	var group *kafka.Group
 	owns := func() bool { return group.Owns(cfg.ApplicationsTopic) }
+	logCopy, err := service.Connect(rt, "redis log script", func(ctx context.Context) (*redisstore.LogCopy, error) {
+		return redisstore.NewLogCopy(ctx, rdb)
+	})
+	if err != nil {
+		return err
+	}
+	publisher, err := decision.NewLogPublisher(repo, logCopy, log)
+	if err != nil {
+		return err
+	}
 	decisions, err := decision.NewService(decider, repo, kafkapub.New(producer, cfg.DecisionsTopic), decision.Options{
 		Fault: faultHook(cfg.FaultPoint, log), OwnsPartitions: owns,
+		Participant:  func(eventID, email string) string { return fairlog.Participant(cfg.ParticipantSalt, eventID, email) },
+		AfterPersist: publisher.SyncQuietly,
 	}, log, rt.Registry())
 	if err != nil {
 		return err
@@ -129,6 +142,10 @@ func run() error {
 	rt.Ready("kafka", group.Ping)
 	rt.Go("state watcher", func(ctx context.Context) error {
 		return decisions.WatchState(ctx, cfg.Common.EventID, time.Second, cfg.StrandedAfter)
+	})
+
+	rt.Go("decision log publisher", func(ctx context.Context) error {
+		return publisher.Run(ctx, cfg.Common.EventID, time.Second, cfg.LogFreezeAfter)
 	})
 
 	log.Info("stock-consumer wired", "group", cfg.GroupID, "topics", topics)

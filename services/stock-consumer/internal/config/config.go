@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/adapters/mysqlstore"
 )
@@ -39,6 +40,13 @@ type Config struct {
 	// FaultPoint, for chaos tests only, makes the process exit at that step
 	// of the first batch it handles ("after-decide", "after-persist", "after-publish").
 	FaultPoint string
+	// ParticipantSalt keys the participant hashes of the decision log; it
+	// must equal apply-gateway's (the receipts carry the same hash).
+	ParticipantSalt []byte
+	// LogFreezeAfter is how long after the window closed the decision log
+	// is frozen; it must exceed StrandedAfter, so the admissions decided
+	// without their message are in the log before it freezes.
+	LogFreezeAfter time.Duration
 }
 
 // Load reads and validates the configuration.
@@ -55,6 +63,8 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		MaxAttempts:       e.Int("FAREWELL_CONSUMER_MAX_ATTEMPTS", 5),
 		StrandedAfter:     e.Duration("FAREWELL_STRANDED_AFTER", 20*time.Second),
 		FaultPoint:        e.String("FAREWELL_FAULT_POINT", ""),
+		ParticipantSalt:   fairlog.LoadSalt(e),
+		LogFreezeAfter:    e.Duration("FAREWELL_LOG_FREEZE_AFTER", time.Minute),
 	}
 	e.Record(c.Validate())
 	if err := e.Err(); err != nil {
@@ -80,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.StrandedAfter < time.Second {
 		fail("FAREWELL_STRANDED_AFTER must be at least 1s (and exceed the gateways' FAREWELL_ADMISSION_GRACE)")
+	}
+	if c.LogFreezeAfter <= c.StrandedAfter {
+		fail("FAREWELL_LOG_FREEZE_AFTER (%s) must exceed FAREWELL_STRANDED_AFTER (%s)", c.LogFreezeAfter, c.StrandedAfter)
 	}
 	switch c.FaultPoint {
 	case "", "after-decide", "after-persist", "after-publish":

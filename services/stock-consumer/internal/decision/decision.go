@@ -64,6 +64,11 @@ type Application struct {
 	Email         string
 	ApplicationID string
 	AppliedAt     time.Time
+	// Partition and Offset are the message's place in the applications
+	// topic (its place in line); Offset is -1 for an admission decided
+	// without its message (stranded).
+	Partition int32
+	Offset    int64
 }
 
 // Decision is the outcome for one application.
@@ -75,6 +80,11 @@ type Decision struct {
 	// New is false when the application had been decided before (a replay).
 	New       bool
 	DecidedAt time.Time
+	// Stock is the stock the batch was decided under (winners before it
+	// plus the stock remaining then); the decision log records it.
+	Stock int64
+	// Participant is the salted hash of the email the log records.
+	Participant string
 }
 
 // ParseStored parses the stored form "SUCCESS:<rank>" or "FAILURE:0".

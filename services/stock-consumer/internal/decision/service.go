@@ -85,6 +85,12 @@ type Options struct {
 	// its state watcher neither rebuilds nor sweeps stranded admissions
 	// (default: always true).
 	OwnsPartitions func() bool
+	// Participant hashes an email for the decision log (fairlog.Participant
+	// with the deployment's salt); by default the log names nobody.
+	Participant func(eventID, email string) string
+	// AfterPersist runs after a batch or an admin change was persisted (the
+	// decision log's copy); a failure there must not fail the batch.
+	AfterPersist func(ctx context.Context, eventID string)
 }
 
 // decideAttempts bounds how often one event's batch is decided again in
@@ -105,6 +111,9 @@ type Service struct {
 	// crash the process to prove replays converge.
 	fault func(FaultPoint)
 	owns  func() bool
+	// participant and afterPersist: see Options.
+	participant  func(eventID, email string) string
+	afterPersist func(ctx context.Context, eventID string)
 	// mu runs this process's batches, sweeps and rebuilds one at a time.
 	// Correctness across processes does not rest on it but on the epoch
 	// fence in MySQL; it only keeps one process from fencing itself.
@@ -160,7 +169,16 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 	if owns == nil {
 		owns = func() bool { return true }
 	}
-	return &Service{state: st, repo: r, announce: a, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, owns: owns}, nil
+	participant := opts.Participant
+	if participant == nil {
+		participant = func(string, string) string { return "" }
+	}
+	afterPersist := opts.AfterPersist
+	if afterPersist == nil {
+		afterPersist = func(context.Context, string) {}
+	}
+	return &Service{state: st, repo: r, announce: a, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, owns: owns,
+		participant: participant, afterPersist: afterPersist}, nil
 }
 
 // DecideApplications decides a batch of applications in log order, one
@@ -183,13 +201,21 @@ func (s *Service) DecideApplications(ctx context.Context, apps []Application) er
 // SetStock persists an admin's stock change; an older version than the one
 // recorded changes nothing.
 func (s *Service) SetStock(ctx context.Context, eventID string, total, version int64) error {
-	return s.repo.SetStock(ctx, eventID, total, version)
+	if err := s.repo.SetStock(ctx, eventID, total, version); err != nil {
+		return err
+	}
+	s.afterPersist(ctx, eventID)
+	return nil
 }
 
 // SetWindow persists an admin's window change (zero times clear it); an
 // older version than the one recorded changes nothing.
 func (s *Service) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error {
-	return s.repo.SetWindow(ctx, eventID, opensAt, closesAt, version)
+	if err := s.repo.SetWindow(ctx, eventID, opensAt, closesAt, version); err != nil {
+		return err
+	}
+	s.afterPersist(ctx, eventID)
+	return nil
 }
 
 // decideEvent runs decide → persist → publish for one event's applications.
@@ -223,6 +249,9 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 		s.fault(AfterDecide)
 		ds = decided.Decisions
 		unique = uniqueByEmail(ds)
+		for i := range unique {
+			unique[i].Participant = s.participant(unique[i].EventID, unique[i].Email)
+		}
 		err = s.repo.SaveDecisions(ctx, decided.Epoch, unique)
 		switch {
 		case errors.Is(err, ErrFenced):
@@ -242,6 +271,7 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 		break
 	}
 	s.fault(AfterPersist)
+	s.afterPersist(ctx, eb.EventID)
 	if err := s.announce.AnnounceDecisions(ctx, unique); err != nil {
 		return fmt.Errorf("publish %d decisions: %w", len(unique), err)
 	}

@@ -21,6 +21,7 @@ const SchemaVersion = 1
 // Publisher is the part of the Kafka producer the broker needs.
 type Publisher interface {
 	Publish(ctx context.Context, m kafka.Message) error
+	PublishAcked(ctx context.Context, m kafka.Message) (kafka.Ack, error)
 }
 
 // Broker publishes the gateway's messages.
@@ -42,16 +43,21 @@ func New(pub Publisher, eventID, instance, applicationsTopic, adminTopic string)
 	return &Broker{pub: pub, eventID: eventID, instance: instance, applicationsTopic: applicationsTopic, adminTopic: adminTopic}
 }
 
-// Announce publishes an admitted application (key: email).
-func (b *Broker) Announce(ctx context.Context, a admission.Application) error {
+// Announce publishes an admitted application (key: email) and returns the
+// partition and offset the broker stored it at.
+func (b *Broker) Announce(ctx context.Context, a admission.Application) (admission.Place, error) {
 	v, err := proto.Marshal(&farewellv1.ApplicationSubmitted{
 		SchemaVersion: SchemaVersion, EventId: a.EventID, Email: a.Email, ApplicationId: a.ID,
 		AppliedAtUnixMs: a.AppliedAt.UnixMilli(), GatewayInstance: b.instance,
 	})
 	if err != nil {
-		return fmt.Errorf("encode application: %w", err)
+		return admission.Place{}, fmt.Errorf("encode application: %w", err)
 	}
-	return b.pub.Publish(ctx, kafka.Message{Topic: b.applicationsTopic, Key: a.Email, Value: v})
+	ack, err := b.pub.PublishAcked(ctx, kafka.Message{Topic: b.applicationsTopic, Key: a.Email, Value: v})
+	if err != nil {
+		return admission.Place{}, err
+	}
+	return admission.Place{Partition: ack.Partition, Offset: ack.Offset}, nil
 }
 
 // AnnounceStock publishes a stock change with its version (key: event id).

@@ -69,36 +69,45 @@ func (r *Redis) Admit(ctx context.Context, email string, grace time.Duration) (a
 	return admission.Outcome(res[0]), res[1], nil
 }
 
-// Settle marks the admission published, or removes it after a failed publish.
-func (r *Redis) Settle(ctx context.Context, email, marker string, published bool) error {
+// Settle marks the admission published and keeps its receipt, or removes
+// the marker after a failed publish.
+func (r *Redis) Settle(ctx context.Context, email, marker string, published bool, receipt string) error {
 	mode := "undo"
 	if published {
 		mode = "published"
 	}
-	if err := r.settle.Run(ctx, r.rdb, []string{r.keys.Applied, r.keys.Unsettled}, email, marker, mode).Err(); err != nil {
+	if err := r.settle.Run(ctx, r.rdb, []string{r.keys.Applied, r.keys.Unsettled, r.keys.Receipts}, email, marker, mode, receipt).Err(); err != nil {
 		return fmt.Errorf("settle admission: %w", err)
 	}
 	return nil
 }
 
-// Status reads the decision, falling back to the admission marker.
-func (r *Redis) Status(ctx context.Context, email string) (admission.Status, bool, error) {
+// Status reads the decision (and a winner's rank), falling back to the
+// admission marker, with the receipt kept at the 202.
+func (r *Redis) Status(ctx context.Context, email string) (admission.View, bool, error) {
 	pipe := r.rdb.Pipeline()
 	dec := pipe.HGet(ctx, r.keys.Decisions, email)
 	applied := pipe.HExists(ctx, r.keys.Applied, email)
+	receipt := pipe.HGet(ctx, r.keys.Receipts, email)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return "", false, fmt.Errorf("read status: %w", err)
+		return admission.View{}, false, fmt.Errorf("read status: %w", err)
 	}
+	v := admission.View{Receipt: receipt.Val()}
 	if d, err := dec.Result(); err == nil {
-		if strings.HasPrefix(d, "SUCCESS") {
-			return admission.Success, true, nil
+		st, rank, _ := strings.Cut(d, ":")
+		if st == string(admission.Success) {
+			v.Status = admission.Success
+			v.Rank, _ = strconv.ParseInt(rank, 10, 64)
+			return v, true, nil
 		}
-		return admission.Failure, true, nil
+		v.Status = admission.Failure
+		return v, true, nil
 	}
 	if applied.Val() {
-		return admission.Pending, true, nil
+		v.Status = admission.Pending
+		return v, true, nil
 	}
-	return "", false, nil
+	return admission.View{}, false, nil
 }
 
 // SoldOut reports the shared sold-out flag.

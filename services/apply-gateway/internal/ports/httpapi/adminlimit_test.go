@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
@@ -54,9 +55,9 @@ func (f *fakeAdmin) ExportWinners(context.Context, func([]admin.Winner) error) e
 // sold-out flag.
 type fakeApplier struct{}
 
-func (fakeApplier) Apply(context.Context, string) error { return nil }
-func (fakeApplier) Status(context.Context, string) (admission.Status, error) {
-	return admission.Pending, nil
+func (fakeApplier) Apply(context.Context, string) (*fairlog.Receipt, error) { return nil, nil }
+func (fakeApplier) Status(context.Context, string) (admission.View, error) {
+	return admission.View{Status: admission.Pending}, nil
 }
 func (fakeApplier) SetSoldOut(bool) {}
 

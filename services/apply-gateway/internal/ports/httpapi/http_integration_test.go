@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/redisx"
@@ -31,6 +32,7 @@ import (
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/adapters/redisstore"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ledger"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ports/httpapi"
 )
 
@@ -79,6 +81,8 @@ type gatewayOptions struct {
 	wrap func(admission.Announcer) admission.Announcer
 	// replicaOf makes a second gateway of the same event, Redis and topics.
 	replicaOf *gateway
+	// signer, when set, signs receipts and serves the decision log.
+	signer *fairlog.Signer
 }
 
 func newGatewayFull(t *testing.T, o gatewayOptions) *gateway {
@@ -116,7 +120,12 @@ func newGatewayFull(t *testing.T, o gatewayOptions) *gateway {
 	if o.wrap != nil {
 		apps = o.wrap(brk)
 	}
-	applier, err := admission.NewService(admission.Config{EventID: g.eventID, Grace: 3 * time.Second, PublishTimeout: 2 * time.Second, MaxInFlight: 1000}, st, apps, uuid.NewString)
+	cfg := admission.Config{EventID: g.eventID, Grace: 3 * time.Second, PublishTimeout: 2 * time.Second, MaxInFlight: 1000}
+	if o.signer != nil {
+		cfg.Notary = o.signer
+		cfg.Participant = func(email string) string { return fairlog.Participant(testSalt, g.eventID, email) }
+	}
+	applier, err := admission.NewService(cfg, st, apps, uuid.NewString)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +137,15 @@ func newGatewayFull(t *testing.T, o gatewayOptions) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpapi.NewHandlers(applier, admin.NewService(admin.Config{PublishTimeout: 2 * time.Second}, st, brk), g.codec, adminKey, log).Register(srv.Engine())
+	h := httpapi.NewHandlers(applier, admin.NewService(admin.Config{PublishTimeout: 2 * time.Second}, st, brk), g.codec, adminKey, log)
+	if o.signer != nil {
+		evidence, err := ledger.NewService(g.eventID, st, o.signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.WithLedger(evidence)
+	}
+	h.Register(srv.Engine())
 	g.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(g.srv.Close)
 	if o.replicaOf != nil {
@@ -141,7 +158,7 @@ func newGatewayFull(t *testing.T, o gatewayOptions) *gateway {
 	t.Cleanup(func() {
 		k := redisx.KeysFor(g.eventID)
 		g.rdb.Del(context.Background(), k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.DecidedAt, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled,
-			k.StockVersion, k.StockPending)
+			k.StockVersion, k.StockPending, k.Log, k.Receipts)
 	})
 	return g
 }
@@ -248,7 +265,7 @@ func TestApplyPublishesOnceAndRejectsDuplicates(t *testing.T) {
 	// A decision recorded by stock-consumer is what status reports.
 	g.rdb.HSet(context.Background(), redisx.KeysFor(g.eventID).Decisions, "alice@example.com", "SUCCESS:1")
 	_, env = g.do("GET", "/api/event/status", "", me)
-	if string(env.Result) != `{"status":"SUCCESS"}` {
+	if string(env.Result) != `{"rank":1,"status":"SUCCESS"}` {
 		t.Fatalf("status after decision = %s", env.Result)
 	}
 }

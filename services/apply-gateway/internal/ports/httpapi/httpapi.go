@@ -19,10 +19,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/httpserver"
 	"github.com/terning-farewell/farewell/pkg/token"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admin"
 	"github.com/terning-farewell/farewell/services/apply-gateway/internal/admission"
+	"github.com/terning-farewell/farewell/services/apply-gateway/internal/ledger"
 )
 
 // Stable error codes of apply-gateway.
@@ -48,8 +50,8 @@ const (
 
 // Applier is the participant side.
 type Applier interface {
-	Apply(ctx context.Context, email string) error
-	Status(ctx context.Context, email string) (admission.Status, error)
+	Apply(ctx context.Context, email string) (*fairlog.Receipt, error)
+	Status(ctx context.Context, email string) (admission.View, error)
 	SetSoldOut(bool)
 }
 
@@ -75,6 +77,8 @@ type Handlers struct {
 	log      *slog.Logger
 	// adminFailures turns repeated wrong admin keys from one client into 429.
 	adminFailures *failureLimiter
+	// ledger serves the decision log and the receipt keys (WithLedger).
+	ledger Ledger
 }
 
 // NewHandlers returns the handlers; adminKey is compared in constant time,
@@ -101,6 +105,10 @@ func (h *Handlers) Register(e *gin.Engine) {
 	ev := e.Group("/api/event", h.requireToken)
 	ev.POST("/apply", h.apply)
 	ev.GET("/status", h.status)
+	// The fairness evidence is public: anyone may check it.
+	e.GET("/api/event/keys", h.keys)
+	e.GET("/api/event/log", h.streamLog)
+	e.GET("/api/event/log/head", h.logHead)
 	ad := e.Group("/api/admin", h.requireAdminKey)
 	ad.POST("/event/stock", h.setStock)
 	ad.GET("/event/stock", h.stats)
@@ -156,17 +164,25 @@ func (h *Handlers) requireAdminKey(c *gin.Context) {
 }
 
 func (h *Handlers) apply(c *gin.Context) {
-	if err := h.applier.Apply(c.Request.Context(), c.GetString("email")); err != nil {
+	receipt, err := h.applier.Apply(c.Request.Context(), c.GetString("email"))
+	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	httpserver.WriteBody(c, acceptedBody)
+	if receipt == nil {
+		httpserver.WriteBody(c, acceptedBody)
+		return
+	}
+	httpserver.WriteOK(c, http.StatusAccepted, acceptedMessage, gin.H{"status": admission.Pending, "receipt": receipt})
 }
+
+// acceptedMessage is the message of every 202.
+const acceptedMessage = "신청이 접수되었습니다. 결과는 이메일로 안내됩니다."
 
 // The answers of the participant routes that never change, encoded once
 // (most of a herd's answers are one of these).
 var (
-	acceptedBody = httpserver.MustBody(http.StatusAccepted, "신청이 접수되었습니다. 결과는 이메일로 안내됩니다.",
+	acceptedBody = httpserver.MustBody(http.StatusAccepted, acceptedMessage,
 		map[string]admission.Status{"status": admission.Pending})
 	errTokenMissing = httpserver.NewError(http.StatusUnauthorized, httpserver.CodeUnauthorized,
 		"인증 토큰이 필요합니다. (Authorization: Bearer <token> required)")
@@ -182,12 +198,12 @@ var (
 )
 
 func (h *Handlers) status(c *gin.Context) {
-	st, err := h.applier.Status(c.Request.Context(), c.GetString("email"))
+	v, err := h.applier.Status(c.Request.Context(), c.GetString("email"))
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	httpserver.WriteOK(c, http.StatusOK, "신청 상태 조회에 성공했습니다.", gin.H{"status": st})
+	httpserver.WriteOK(c, http.StatusOK, "신청 상태 조회에 성공했습니다.", statusResult(v))
 }
 
 type stockRequest struct {
@@ -376,7 +392,7 @@ func toAPIError(err error) *httpserver.Error {
 			"opensAt, closesAt은 1970-01-01T00:00:01Z부터 9999-12-31T23:59:59.999Z 사이여야 합니다. (window times must be within 1970-01-01T00:00:01Z..9999-12-31T23:59:59.999Z)")
 	case errors.Is(err, admin.ErrInvalidWindow):
 		return httpserver.NewError(http.StatusBadRequest, CodeInvalidWindow, "opensAt은 closesAt보다 빨라야 합니다. (opensAt must be before closesAt)")
-	case errors.Is(err, admission.ErrUnavailable), errors.Is(err, admin.ErrUnavailable):
+	case errors.Is(err, admission.ErrUnavailable), errors.Is(err, admin.ErrUnavailable), errors.Is(err, ledger.ErrUnavailable):
 		return errUnavailable
 	default:
 		return httpserver.NewError(http.StatusInternalServerError, httpserver.CodeInternal, "서버 내부 오류가 발생했습니다. (internal error)")

@@ -29,17 +29,17 @@ func newHeldAnnouncer(next admission.Announcer) *heldAnnouncer {
 	return &heldAnnouncer{next: next, held: make(chan struct{}), release: make(chan error, 1), calls: make(chan struct{}, 10)}
 }
 
-func (h *heldAnnouncer) Announce(ctx context.Context, a admission.Application) error {
+func (h *heldAnnouncer) Announce(ctx context.Context, a admission.Application) (admission.Place, error) {
 	h.calls <- struct{}{}
 	if len(h.calls) == 1 {
 		close(h.held)
 		select {
 		case err := <-h.release:
 			if err != nil {
-				return err
+				return admission.Place{}, err
 			}
 		case <-time.After(10 * time.Second):
-			return errors.New("held publish never released")
+			return admission.Place{}, errors.New("held publish never released")
 		}
 	}
 	return h.next.Announce(ctx, a)

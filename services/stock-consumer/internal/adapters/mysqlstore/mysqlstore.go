@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/mysqlx"
 	"github.com/terning-farewell/farewell/services/stock-consumer/internal/decision"
 )
@@ -122,7 +123,11 @@ func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decisi
 			return fmt.Errorf("%w: %d of %d new decisions hold a rank stored already", decision.ErrStateBehind, int64(len(fresh))-inserted, len(fresh))
 		}
 		winners, _ := decision.Count(fresh)
-		return tx.Exec("UPDATE events SET decided = decided + ?, winners = winners + ? WHERE id = ?", len(fresh), winners, eventID).Error
+		if err := tx.Exec("UPDATE events SET decided = decided + ?, winners = winners + ? WHERE id = ?", len(fresh), winners, eventID).Error; err != nil {
+			return err
+		}
+		// The log holds exactly what is persisted, in commit order.
+		return appendLog(tx, eventID, decisionEntries(fresh))
 	})
 	if err != nil {
 		return fmt.Errorf("persist %d decisions of %s: %w", len(ds), eventID, classify(err))
@@ -229,12 +234,25 @@ func (r *Repository) SetWatermark(ctx context.Context, eventID string, epoch, de
 // (higher version) was recorded: changes are kept in the order apply-gateway
 // numbered them, whatever order they arrive in. Version 0 (writers that do
 // not number changes) applies only while no numbered change was recorded.
+// A change that applies is appended to the decision log in the same
+// transaction (a redelivered one, same version and total, is not).
 func (r *Repository) SetStock(ctx context.Context, eventID string, total, version int64) error {
-	err := r.db.WithContext(ctx).Exec(
-		"INSERT INTO events (id, total_stock, stock_version) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE "+
-			"total_stock = IF(VALUES(stock_version) >= stock_version, VALUES(total_stock), total_stock), "+
-			"stock_version = GREATEST(stock_version, VALUES(stock_version))",
-		eventID, total, version).Error
+	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ev, err := lockEvent(tx, eventID)
+		if err != nil {
+			return err
+		}
+		if version < ev.StockVersion {
+			return nil
+		}
+		if err := tx.Exec("UPDATE events SET total_stock = ?, stock_version = ? WHERE id = ?", total, version, eventID).Error; err != nil {
+			return err
+		}
+		if version == ev.StockVersion && total == ev.TotalStock {
+			return nil
+		}
+		return appendLog(tx, eventID, []fairlog.Entry{{Kind: fairlog.KindStock, At: time.Now().UnixMilli(), Stock: total, Version: version}})
+	})
 	if err != nil {
 		return fmt.Errorf("set stock of %s: %w", eventID, classify(err))
 	}
@@ -244,16 +262,36 @@ func (r *Repository) SetStock(ctx context.Context, eventID string, total, versio
 // SetWindow records the event's application window (zero: unbounded),
 // unless a newer window change was recorded (see SetStock).
 func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error {
-	err := r.db.WithContext(ctx).Exec(
-		"INSERT INTO events (id, opens_at, closes_at, window_version) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE "+
-			"opens_at = IF(VALUES(window_version) >= window_version, VALUES(opens_at), opens_at), "+
-			"closes_at = IF(VALUES(window_version) >= window_version, VALUES(closes_at), closes_at), "+
-			"window_version = GREATEST(window_version, VALUES(window_version))",
-		eventID, nullTime(opensAt), nullTime(closesAt), version).Error
+	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ev, err := lockEvent(tx, eventID)
+		if err != nil {
+			return err
+		}
+		if version < ev.WindowVersion {
+			return nil
+		}
+		err = tx.Exec("UPDATE events SET opens_at = ?, closes_at = ?, window_version = ? WHERE id = ?",
+			nullTime(opensAt), nullTime(closesAt), version, eventID).Error
+		if err != nil {
+			return err
+		}
+		opens, closes := unixMsOf(opensAt), unixMsOf(closesAt)
+		if version == ev.WindowVersion && opens == msOf(ev.OpensAt) && closes == msOf(ev.ClosesAt) {
+			return nil
+		}
+		return appendLog(tx, eventID, []fairlog.Entry{{Kind: fairlog.KindWindow, At: time.Now().UnixMilli(), Version: version, OpensAt: opens, ClosesAt: closes}})
+	})
 	if err != nil {
 		return fmt.Errorf("set window of %s: %w", eventID, classify(err))
 	}
 	return nil
+}
+
+func unixMsOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 type eventRow struct {

@@ -68,23 +68,24 @@ func (d *Decider) Decide(ctx context.Context, eventID string, apps []decision.Ap
 	if len(res) == 1 && res[0] == "REBUILD" {
 		return decision.Decided{}, decision.ErrNeedsRebuild
 	}
-	if len(res) != len(apps)+2 {
-		return decision.Decided{}, fmt.Errorf("decide %s: %d results for %d applications", eventID, len(res)-2, len(apps))
+	if len(res) != len(apps)+3 {
+		return decision.Decided{}, fmt.Errorf("decide %s: %d results for %d applications", eventID, len(res)-3, len(apps))
 	}
 	epoch, err1 := strconv.ParseInt(res[0], 10, 64)
 	nowMs, err2 := strconv.ParseInt(res[1], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return decision.Decided{}, fmt.Errorf("decide %s: bad epoch or time: %w", eventID, err)
+	stock, err3 := strconv.ParseInt(res[2], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return decision.Decided{}, fmt.Errorf("decide %s: bad epoch, time or stock: %w", eventID, err)
 	}
 	now := time.UnixMilli(nowMs)
 	out := decision.Decided{Epoch: epoch, Decisions: make([]decision.Decision, len(apps))}
-	for i, r := range res[2:] {
+	for i, r := range res[3:] {
 		flag, stored, _ := strings.Cut(r, "|")
 		st, rank, err := decision.ParseStored(stored)
 		if err != nil {
 			return decision.Decided{}, fmt.Errorf("decide %s: %w", eventID, err)
 		}
-		out.Decisions[i] = decision.Decision{Application: apps[i], Status: st, Rank: rank, New: flag == "N", DecidedAt: now}
+		out.Decisions[i] = decision.Decision{Application: apps[i], Status: st, Rank: rank, New: flag == "N", DecidedAt: now, Stock: stock}
 	}
 	return out, nil
 }
@@ -211,7 +212,7 @@ func (d *Decider) Stranded(ctx context.Context, eventID string, olderThan time.D
 	for _, z := range zs {
 		email, _ := z.Member.(string)
 		out = append(out, decision.Application{
-			EventID: eventID, Email: email, ApplicationID: "stranded", AppliedAt: time.UnixMilli(int64(z.Score)),
+			EventID: eventID, Email: email, ApplicationID: "stranded", AppliedAt: time.UnixMilli(int64(z.Score)), Offset: -1,
 		})
 	}
 	return out, nil

@@ -117,6 +117,7 @@ func (h *Handler) handleApplications(ctx context.Context, msgs []*sarama.Consume
 			poison = append(poison, kafka.Poison{Msg: m, Reason: err.Error(), Attempts: 1})
 			continue
 		}
+		a.Partition, a.Offset = m.Partition, m.Offset
 		apps = append(apps, a)
 	}
 	if err := h.decisions.DecideApplications(ctx, apps); err != nil {

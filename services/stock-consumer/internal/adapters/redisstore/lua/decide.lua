@@ -7,7 +7,8 @@
 -- state is missing (Redis lost the event), it was restored under an older
 -- epoch than MySQL's, or Redis knows fewer decisions or winners than MySQL
 -- persisted (Redis lost part of the event, or came back as an older copy).
--- Otherwise {epoch, now ms, one entry per email}: "N|SUCCESS:<rank>" for a
+-- Otherwise {epoch, now ms, stock, one entry per email}, where stock is the
+-- stock the batch is decided under (winners so far plus remaining): "N|SUCCESS:<rank>" for a
 -- new decision, "O|<decision>" for one decided before (replays change nothing).
 -- The epoch goes with the batch to its MySQL insert, which is refused if a
 -- rebuild moved the epoch on meanwhile. "now" is Redis's clock, the one
@@ -26,7 +27,8 @@ if winners < tonumber(ARGV[3]) or winners + losers < tonumber(ARGV[2]) then
 end
 local t = redis.call('TIME')
 local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-local out = {epoch, now}
+local stock = winners + tonumber(redis.call('GET', KEYS[2]) or '0')
+local out = {epoch, now, tostring(stock)}
 for i = 4, #ARGV do
   local email = ARGV[i]
   local d = redis.call('HGET', KEYS[5], email)

@@ -1,0 +1,103 @@
+package decision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// LogRecord is the decision log as persisted (MySQL): entries are appended
+// in the same transaction as the decisions and admin changes they record.
+type LogRecord interface {
+	// LogAfter returns up to limit lines with a sequence number above after.
+	LogAfter(ctx context.Context, eventID string, after int64, limit int) ([]string, error)
+	// FreezeLog appends the freeze entry once the window closed more than
+	// after ago; it reports whether it did now.
+	FreezeLog(ctx context.Context, eventID string, after time.Duration) (bool, error)
+}
+
+// LogCopy is the copy of the log apply-gateway streams (Redis).
+type LogCopy interface {
+	Length(ctx context.Context, eventID string) (int64, error)
+	// Append writes lines starting at sequence number first unless the copy
+	// does not end just before it; it returns the copy's length after.
+	Append(ctx context.Context, eventID string, first int64, lines []string) (int64, error)
+}
+
+// logPage is how many lines one copy step moves.
+const logPage = 1000
+
+// LogPublisher copies the persisted log to where the gateways stream it
+// from, and freezes it after the event's window closed.
+type LogPublisher struct {
+	record LogRecord
+	copy   LogCopy
+	log    *slog.Logger
+}
+
+// NewLogPublisher returns a LogPublisher.
+func NewLogPublisher(r LogRecord, c LogCopy, log *slog.Logger) (*LogPublisher, error) {
+	if r == nil || c == nil || log == nil {
+		return nil, errors.New("decision: log record, log copy and logger are required")
+	}
+	return &LogPublisher{record: r, copy: c, log: log}, nil
+}
+
+// Sync copies the persisted entries the copy lacks. Copiers may run at the
+// same time (each batch, each replica's ticker): the copy only takes the
+// lines that continue it, so it never holds a line twice or out of order.
+func (p *LogPublisher) Sync(ctx context.Context, eventID string) error {
+	n, err := p.copy.Length(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	for {
+		lines, err := p.record.LogAfter(ctx, eventID, n, logPage)
+		if err != nil {
+			return err
+		}
+		if len(lines) == 0 {
+			return nil
+		}
+		after, err := p.copy.Append(ctx, eventID, n+1, lines)
+		if err != nil {
+			return err
+		}
+		if after == n {
+			return fmt.Errorf("copy log of %s: the copy does not continue at %d", eventID, n+1)
+		}
+		n = after
+	}
+}
+
+// SyncQuietly is Sync for the batch path: a failure only delays the copy
+// until the next tick of Run, so it is logged, not returned.
+func (p *LogPublisher) SyncQuietly(ctx context.Context, eventID string) {
+	if err := p.Sync(ctx, eventID); err != nil && ctx.Err() == nil {
+		p.log.Warn("decision log not copied yet; will retry", "event", eventID, "err", err)
+	}
+}
+
+// Run freezes the log once the window closed more than freezeAfter ago
+// and keeps the copy complete, every interval until ctx ends.
+func (p *LogPublisher) Run(ctx context.Context, eventID string, interval, freezeAfter time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		froze, err := p.record.FreezeLog(ctx, eventID, freezeAfter)
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("decision log not frozen; will retry", "event", eventID, "err", err)
+		}
+		if froze {
+			p.log.Info("decision log frozen: the window closed", "event", eventID)
+		}
+		p.SyncQuietly(ctx, eventID)
+	}
+}
