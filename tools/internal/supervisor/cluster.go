@@ -178,6 +178,9 @@ func (s *Supervisor) resolveKafka(ctx context.Context) error {
 			s.readyLine("kafka-jars", start, fmt.Sprintf("org.apache.kafka:kafka_2.13:%s -> %s", v, libs))
 			return nil
 		}
+		if ctx.Err() != nil { // another step failed first: say nothing of this one
+			return ctx.Err()
+		}
 		s.warnf("kafka: could not resolve kafka_2.13:%s from Maven Central (see %s)", v, log)
 	}
 	return s.errWithLog(log, fmt.Errorf("kafka: no Kafka release resolved; check that Maven Central is reachable (mvn) and run again"))

@@ -122,6 +122,9 @@ func (s *Supervisor) installMailpit(ctx context.Context) error {
 			s.readyLine("mailpit-build", start, fmt.Sprintf("%s@%s -> %s", MailpitModule, v, bin))
 			return nil
 		}
+		if ctx.Err() != nil { // another step failed first: say nothing of this one
+			return ctx.Err()
+		}
 		s.warnf("mailpit: go install %s@%s failed (see %s)", MailpitModule, v, log)
 	}
 	return fmt.Errorf("mailpit: could not be installed from the Go module proxy (see %s)", log)

@@ -43,6 +43,9 @@ func (s *Supervisor) buildServices(ctx context.Context) ([]string, error) {
 	defer os.RemoveAll(tmp)
 	argv := append(append([]string{"go", "build"}, localstack.BuildFlags()...), "-o", tmp+string(filepath.Separator))
 	if err := s.runLogged(ctx, log, s.p.Root, s.environ(localstack.BuildEnv()), append(argv, pkgs...)...); err != nil {
+		if ctx.Err() != nil { // another step failed first: say nothing of this one
+			return nil, ctx.Err()
+		}
 		return nil, s.errWithLog(log, fmt.Errorf("go build %s failed (see %s)", strings.Join(pkgs, " "), log))
 	}
 	for _, svc := range svcs {
