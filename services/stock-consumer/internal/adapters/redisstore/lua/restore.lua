@@ -40,14 +40,25 @@ if remaining == 0 and (winners > 0 or losers > 0) then
 else
   redis.call('DEL', KEYS[5])
 end
-if tonumber(redis.call('GET', KEYS[10]) or '0') < tonumber(ARGV[7]) then
+-- The change counters go on from MySQL's versions. When Redis lost a
+-- counter (and the marks with it), changes numbered before the loss may
+-- still be on their way to MySQL: numbering resumes a gap above, so no
+-- number is ever given twice (a brand new event, version 0, starts at 1).
+local gap = 1000000
+local stockCounter = redis.call('GET', KEYS[10])
+if not stockCounter and tonumber(ARGV[7]) > 0 then
+  redis.call('SET', KEYS[10], tonumber(ARGV[7]) + gap)
+elseif tonumber(stockCounter or '0') < tonumber(ARGV[7]) then
   redis.call('SET', KEYS[10], ARGV[7])
 end
 local w = redis.call('HMGET', KEYS[6], 'opens_at', 'applied', 'version')
 if not w[1] or tonumber(w[2] or w[3] or '0') < tonumber(ARGV[8]) then
   redis.call('HSET', KEYS[6], 'opens_at', ARGV[4], 'closes_at', ARGV[5], 'applied', ARGV[8])
 end
-if tonumber(redis.call('HGET', KEYS[6], 'version') or '0') < tonumber(ARGV[8]) then
+local windowCounter = redis.call('HGET', KEYS[6], 'version')
+if not windowCounter and tonumber(ARGV[8]) > 0 then
+  redis.call('HSET', KEYS[6], 'version', tonumber(ARGV[8]) + gap)
+elseif tonumber(windowCounter or '0') < tonumber(ARGV[8]) then
   redis.call('HSET', KEYS[6], 'version', ARGV[8])
 end
 redis.call('SET', KEYS[8], ARGV[6])
