@@ -14,7 +14,10 @@ if tonumber(redis.call('GET', KEYS[6]) or '0') < stockVersion then
   local total = tonumber(ARGV[1])
   redis.call('SET', KEYS[1], total)
   redis.call('SET', KEYS[6], stockVersion)
-  if tonumber(redis.call('GET', KEYS[7]) or '0') < stockVersion then
+  -- A counter Redis lost is left to the rebuild, which resumes the
+  -- numbering a gap above (restore.lua).
+  local counter = redis.call('GET', KEYS[7])
+  if counter and tonumber(counter) < stockVersion then
     redis.call('SET', KEYS[7], stockVersion)
   end
   local live = total
@@ -43,7 +46,7 @@ local windowDone = 0
 local w = redis.call('HMGET', KEYS[8], 'applied', 'version')
 if tonumber(w[1] or w[2] or '0') < windowVersion then
   redis.call('HSET', KEYS[8], 'opens_at', ARGV[3], 'closes_at', ARGV[4], 'applied', windowVersion)
-  if tonumber(w[2] or '0') < windowVersion then
+  if w[2] and tonumber(w[2]) < windowVersion then
     redis.call('HSET', KEYS[8], 'version', windowVersion)
   end
   windowDone = 1
