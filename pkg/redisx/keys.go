@@ -28,8 +28,10 @@ type EventKeys struct {
 	Applied string
 	// SoldOut is "1" once no stock remains.
 	SoldOut string
-	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded)
-	// and version, the number of the last window change.
+	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded),
+	// version, the number of the last window change, and applied, the
+	// number of the change whose times the hash holds (lower than version
+	// after an undo).
 	Window string
 	// State is "ready" once stock-consumer loaded the event from MySQL. When
 	// it is missing, Redis lost the event (or it is new): admissions and
