@@ -1,5 +1,10 @@
 package redisx
 
+import (
+	"strconv"
+	"time"
+)
+
 // EventKeys names the Redis keys of one event. The {event} hash tag keeps all
 // of them in one cluster slot so Lua scripts may touch them together. This is
 // the contract between apply-gateway (admission, admin) and stock-consumer
@@ -23,8 +28,10 @@ type EventKeys struct {
 	Applied string
 	// SoldOut is "1" once no stock remains.
 	SoldOut string
-	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded)
-	// and version, the number of the last window change.
+	// Window is a hash with opens_at and closes_at in unix ms (0: unbounded),
+	// version, the number of the last window change, and applied, the
+	// number of the change whose times the hash holds (lower than version
+	// after an undo).
 	Window string
 	// State is "ready" once stock-consumer loaded the event from MySQL. When
 	// it is missing, Redis lost the event (or it is new): admissions and
@@ -40,6 +47,12 @@ type EventKeys struct {
 	// through different gateways is Redis's order. Window changes are
 	// counted the same way in Window's "version" field.
 	StockVersion string
+	// StockTotalVersion is the number of the stock change Total holds (the
+	// last one committed live or persisted), so the gateways' commits,
+	// stock-consumer's catch-up to MySQL and a rebuild never put an older
+	// total over a newer one. Window's "applied" field does the same for
+	// the window.
+	StockTotalVersion string
 	// StockPending holds the stock change whose publish is in flight,
 	// "<version>:<new total>:<previous total>", with a TTL. While it exists
 	// remaining counts the smaller of both totals and other stock changes wait.
@@ -61,6 +74,20 @@ type EventKeys struct {
 	Receipts string
 }
 
+// ChangeMarkTTL is how long the outcome of one admin change is remembered
+// (ChangeMark). It outlives the admin topic's retention (30 days), so a
+// message can never reach stock-consumer after its change's mark expired.
+const ChangeMarkTTL = 31 * 24 * time.Hour
+
+// ChangeMark names the key that settles, atomically, a race between a
+// gateway undoing admin change version of kind ("stock" or "window") after
+// a failed publish and stock-consumer persisting it: it holds "undone"
+// (stock-consumer then skips the message) or "applied" (the gateway then
+// keeps the change and answers success). A rebuild never deletes it.
+func ChangeMark(eventID, kind string, version int64) string {
+	return "farewell:{" + eventID + "}:change:" + kind + ":" + strconv.FormatInt(version, 10)
+}
+
 // KeysFor returns the keys of eventID.
 func KeysFor(eventID string) EventKeys {
 	p := "farewell:{" + eventID + "}:"
@@ -79,9 +106,11 @@ func KeysFor(eventID string) EventKeys {
 
 		StockVersion: p + "stock:version",
 		StockPending: p + "stock:pending",
-		Epoch:        p + "epoch",
-		Rebuild:      p + "rebuild",
 		Log:          p + "log",
 		Receipts:     p + "receipts",
+
+		StockTotalVersion: p + "stock:total_version",
+		Epoch:             p + "epoch",
+		Rebuild:           p + "rebuild",
 	}
 }

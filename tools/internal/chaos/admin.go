@@ -19,6 +19,9 @@ import (
 // gateway replicas directly, many at once, during a herd. Every change
 // carries a value no other change of the run carries (a total, an opening
 // second), so the value the stores end with names the request that won.
+// In the middle of the first two rounds stock-consumer is made to rebuild Redis from
+// MySQL while changes are in flight (acknowledged, not persisted yet): once
+// by dropping the state only, once by deleting every key of the event.
 
 // adminKind is what one admin request tries.
 type adminKind int
@@ -43,11 +46,16 @@ type adminCall struct {
 // acked reports whether the gateway acknowledged the change.
 func (c adminCall) acked() bool { return c.HTTP == http.StatusOK }
 
-// adminState is the event's configuration in one store.
+// adminState is the event's configuration in one store. In Redis,
+// StockVersion and WindowVersion count the changes numbered (undone ones
+// included), and LiveStock and LiveWindow are the numbers of the changes
+// whose total and window Redis holds; in MySQL all are the persisted ones.
 type adminState struct {
 	Total, StockVersion   int64
 	Opens, WindowVersion  int64 // opening in unix seconds
-	Pending               bool  // Redis only: a stock change is in flight
+	LiveStock, LiveWindow int64
+	Pending               bool // Redis only: a stock change is in flight
+	Loaded                bool // Redis only: the state key is there
 	HasWindow, HasVersion bool
 }
 
@@ -61,7 +69,9 @@ func (s *Stack) redisAdminState(ctx context.Context) (adminState, error) {
 	total := pipe.Get(ctx, s.Keys.Total)
 	version := pipe.Get(ctx, s.Keys.StockVersion)
 	pending := pipe.Exists(ctx, s.Keys.StockPending)
-	window := pipe.HMGet(ctx, s.Keys.Window, "opens_at", "version")
+	loaded := pipe.Exists(ctx, s.Keys.State)
+	live := pipe.Get(ctx, s.Keys.StockTotalVersion)
+	window := pipe.HMGet(ctx, s.Keys.Window, "opens_at", "version", "applied")
 	_, _ = pipe.Exec(ctx)
 	if err := total.Err(); err != nil {
 		return adminState{}, fmt.Errorf("redis: %w", err)
@@ -70,13 +80,18 @@ func (s *Stack) redisAdminState(ctx context.Context) (adminState, error) {
 	st.Total, _ = strconv.ParseInt(total.Val(), 10, 64)
 	st.StockVersion, _ = strconv.ParseInt(version.Val(), 10, 64)
 	st.Pending = pending.Val() == 1
-	if vals := window.Val(); len(vals) == 2 {
+	st.Loaded = loaded.Val() == 1
+	st.LiveStock, _ = strconv.ParseInt(live.Val(), 10, 64)
+	if vals := window.Val(); len(vals) == 3 {
 		if v, ok := vals[0].(string); ok {
 			ms, _ := strconv.ParseInt(v, 10, 64)
 			st.Opens, st.HasWindow = ms/1000, true
 		}
 		if v, ok := vals[1].(string); ok {
 			st.WindowVersion, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := vals[2].(string); ok {
+			st.LiveWindow, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
 	return st, nil
@@ -94,6 +109,7 @@ func (s *Stack) mysqlAdminState(ctx context.Context) (adminState, error) {
 	if opens.Valid {
 		st.Opens, st.HasWindow = opens.Time.Unix(), true
 	}
+	st.LiveStock, st.LiveWindow = st.StockVersion, st.WindowVersion
 	return st, nil
 }
 
@@ -169,14 +185,34 @@ func (st *adminStorm) call(ctx context.Context, gateway string, kind adminKind) 
 	st.mu.Unlock()
 }
 
+// A rebuild the storm triggers in the middle of a round.
+type adminRebuild int
+
+const (
+	noRebuild    adminRebuild = iota
+	stateDropped              // the state key deleted: rebuilt over the keys Redis kept
+	eventLost                 // every key of the event deleted: rebuilt on an empty Redis
+)
+
 // round fires changes from workers per gateway for d and returns the calls
-// of the round once every one of them has its answer.
-func (st *adminStorm) round(ctx context.Context, workers int, d time.Duration) []adminCall {
+// of the round once every one of them has its answer; halfway through it
+// triggers rebuild and waits until stock-consumer restored the state.
+func (st *adminStorm) round(ctx context.Context, workers int, d time.Duration, rebuild adminRebuild) []adminCall {
 	st.mu.Lock()
 	from := len(st.calls)
 	st.mu.Unlock()
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
+	if rebuild != noRebuild {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sleep(ctx, d/2); err != nil {
+				return
+			}
+			st.triggerRebuild(ctx, rebuild)
+		}()
+	}
 	for name := range st.clients {
 		for w := 0; w < workers; w++ {
 			wg.Add(1)
@@ -206,6 +242,40 @@ func (st *adminStorm) round(ctx context.Context, workers int, d time.Duration) [
 	return append([]adminCall(nil), st.calls[from:]...)
 }
 
+// triggerRebuild makes stock-consumer rebuild the event from MySQL and
+// waits (up to 60 s) until the state is back.
+func (st *adminStorm) triggerRebuild(ctx context.Context, how adminRebuild) {
+	s := st.r.S
+	switch how {
+	case stateDropped:
+		if err := s.Redis.Del(ctx, s.Keys.State).Err(); err != nil {
+			st.r.Event("admin storm: dropping the state failed: %v", err)
+			return
+		}
+		st.r.Event("admin storm: state key dropped mid-round (rebuild over the keys Redis kept)")
+	case eventLost:
+		deleted, err := s.DeleteEventKeys(ctx)
+		if err != nil {
+			st.r.Event("admin storm: deleting the event's keys failed: %v", err)
+			return
+		}
+		st.r.Event("admin storm: deleted %d keys of the event mid-round (rebuild on an empty Redis)", deleted)
+	}
+	from := time.Now()
+	for ctx.Err() == nil {
+		c, err := s.redisCounters(ctx)
+		if err == nil && c.Exists {
+			st.r.Event("admin storm: state rebuilt after %s", time.Since(from).Round(time.Millisecond))
+			return
+		}
+		if time.Since(from) > 60*time.Second {
+			st.r.Violationf("stock-consumer did not rebuild the event within 60 s")
+			return
+		}
+		_ = sleep(ctx, 20*time.Millisecond)
+	}
+}
+
 // sample checks, while the storm runs, what must hold at every moment: the
 // persisted versions never go back, MySQL is never ahead of Redis, and no
 // refused total ever reaches MySQL.
@@ -227,7 +297,7 @@ func (st *adminStorm) sample(ctx context.Context) []string {
 	if my.StockVersion < prev.StockVersion || my.WindowVersion < prev.WindowVersion {
 		out = append(out, fmt.Sprintf("during the storm: MySQL's versions went back (stock v%d → v%d, window v%d → v%d)", prev.StockVersion, my.StockVersion, prev.WindowVersion, my.WindowVersion))
 	}
-	if my.StockVersion > rd.StockVersion || my.WindowVersion > rd.WindowVersion {
+	if rd.Loaded && (my.StockVersion > rd.StockVersion || my.WindowVersion > rd.WindowVersion) {
 		out = append(out, fmt.Sprintf("during the storm: MySQL ahead of Redis (MySQL stock v%d window v%d, Redis stock v%d window v%d)", my.StockVersion, my.WindowVersion, rd.StockVersion, rd.WindowVersion))
 	}
 	if refused {
@@ -264,7 +334,11 @@ func (r *Run) waitAdminConsumed(ctx context.Context, d time.Duration) error {
 
 // checkpoint compares both stores once a round's changes were consumed, and
 // checks that the round's last acknowledged change is the one they hold.
-func (st *adminStorm) checkpoint(ctx context.Context, k int, calls []adminCall, before adminState) (adminState, error) {
+// In a round with a rebuild, any change may be answered 503
+// SERVICE_UNAVAILABLE while the state is missing (nothing can be checked
+// then), and must then change nothing.
+func (st *adminStorm) checkpoint(ctx context.Context, k int, calls []adminCall, before adminState, rebuild adminRebuild) (adminState, error) {
+	rebuilt, lost := rebuild != noRebuild, rebuild == eventLost
 	r := st.r
 	if err := r.waitAdminConsumed(ctx, 30*time.Second); err != nil {
 		return adminState{}, err
@@ -289,6 +363,9 @@ func (st *adminStorm) checkpoint(ctx context.Context, k int, calls []adminCall, 
 			ackedWindow = append(ackedWindow, c)
 		case c.acked():
 			r.Violationf("round %d: a change that must be refused was acknowledged: %s %d on %s", k, kindName(c.Kind), c.Value, c.Gateway)
+		case rebuilt && c.Code == "SERVICE_UNAVAILABLE" && (c.Kind == stockRefused || c.Kind == windowBad):
+			// Refused either way; a bad window is refused before Redis, so
+			// it never gets here.
 		case c.Kind == stockRefused && c.Code != "STOCK_BELOW_WINNERS" && c.Code != "STOCK_CHANGE_IN_PROGRESS":
 			// While another change is in flight every change waits (503),
 			// before the check against the winners.
@@ -305,17 +382,21 @@ func (st *adminStorm) checkpoint(ctx context.Context, k int, calls []adminCall, 
 	if rd.Pending {
 		r.Violationf("round %d: a stock change is still pending in Redis after every call returned", k)
 	}
-	if rd.Total != my.Total || rd.StockVersion != my.StockVersion {
-		r.Violationf("round %d: stock differs once consumed: Redis total %d v%d, MySQL total %d v%d", k, rd.Total, rd.StockVersion, my.Total, my.StockVersion)
+	if !rd.Loaded {
+		r.Violationf("round %d: Redis has no state once the round's changes were consumed", k)
 	}
-	if rd.Opens != my.Opens || rd.WindowVersion != my.WindowVersion {
-		r.Violationf("round %d: window differs once consumed: Redis opens %d v%d, MySQL opens %d v%d", k, rd.Opens, rd.WindowVersion, my.Opens, my.WindowVersion)
+	if rd.Total != my.Total || rd.LiveStock != my.StockVersion || rd.StockVersion < my.StockVersion {
+		r.Violationf("round %d: stock differs once consumed: Redis total %d v%d (numbered up to v%d), MySQL total %d v%d", k, rd.Total, rd.LiveStock, rd.StockVersion, my.Total, my.StockVersion)
 	}
-	// Every acknowledged change took one number, every refused one none.
-	if d := rd.StockVersion - before.StockVersion; d < int64(len(ackedStock)) || d > int64(len(ackedStock)+undoneStock) {
+	if rd.Opens != my.Opens || rd.LiveWindow != my.WindowVersion || rd.WindowVersion < my.WindowVersion {
+		r.Violationf("round %d: window differs once consumed: Redis opens %d v%d (numbered up to v%d), MySQL opens %d v%d", k, rd.Opens, rd.LiveWindow, rd.WindowVersion, my.Opens, my.WindowVersion)
+	}
+	// Every acknowledged change took one number, every refused one none
+	// (after Redis lost the event, numbering resumes a gap above MySQL's).
+	if d := rd.StockVersion - before.StockVersion; d < int64(len(ackedStock)) || (!lost && d > int64(len(ackedStock)+undoneStock)) {
 		r.Violationf("round %d: stock version moved by %d for %d acknowledged (+%d undone) changes", k, d, len(ackedStock), undoneStock)
 	}
-	if d := rd.WindowVersion - before.WindowVersion; d < int64(len(ackedWindow)) || d > int64(len(ackedWindow)+undoneWindow) {
+	if d := rd.WindowVersion - before.WindowVersion; d < int64(len(ackedWindow)) || (!lost && d > int64(len(ackedWindow)+undoneWindow)) {
 		r.Violationf("round %d: window version moved by %d for %d acknowledged (+%d undone) changes", k, d, len(ackedWindow), undoneWindow)
 	}
 	st.lastWins(k, "stock", ackedStock, rd.Total, before.Total)
@@ -360,13 +441,18 @@ func kindName(k adminKind) string {
 }
 
 // concurrentAdmin fires stock and window changes at both gateway replicas
-// directly, in rounds, during the first 60 % of a herd; between rounds it
+// directly, in rounds, during the first 60 % of a herd (at least two rounds,
+// with a rebuild of Redis from MySQL in the middle of each); between rounds it
 // waits until stock-consumer consumed them and compares Redis with MySQL.
 // Then one last stock change leaves room for the rest of the herd, so the
 // final winners are exact against it.
 func concurrentAdmin(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	n := z.n(1500, 300)
-	r, err := NewRun(ctx, s, "concurrent-admin", n, int64(n), Options{})
+	r, err := NewRun(ctx, s, "concurrent-admin", n, int64(n), Options{
+		// A participant admitted but not decided when the event's keys are
+		// deleted loses its marker with them, and a retry is admitted again.
+		AllowReaccept: true,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -397,10 +483,18 @@ func concurrentAdmin(ctx context.Context, s *Stack, z Size) (*Run, error) {
 			if err != nil {
 				return err
 			}
-			for k := 1; p.Elapsed() < stormFor; k++ {
-				rc := storm.round(ctx, workers, z.d(time.Second, 700*time.Millisecond))
+			// At least the two rounds with a rebuild run, however slow.
+			for k := 1; k <= 2 || p.Elapsed() < stormFor; k++ {
+				rebuild := noRebuild
+				switch k {
+				case 1:
+					rebuild = stateDropped
+				case 2:
+					rebuild = eventLost
+				}
+				rc := storm.round(ctx, workers, z.d(time.Second, 700*time.Millisecond), rebuild)
 				calls = append(calls, rc...)
-				if before, err = storm.checkpoint(ctx, k, rc, before); err != nil {
+				if before, err = storm.checkpoint(ctx, k, rc, before, rebuild); err != nil {
 					return err
 				}
 			}

@@ -4,10 +4,15 @@
 // A change is applied to the live state (Redis) first, where it is checked
 // and numbered, and announced to stock-consumer (Kafka) second. Only a
 // change the broker acknowledged is kept: when the publish fails, the live
-// change is undone (compare-and-set on its number) and the caller gets
-// ErrUnavailable, so a refused change reaches neither Redis nor MySQL.
-// stock-consumer keeps the change with the highest number, so MySQL ends in
-// Redis's order even when two gateways change the event at once.
+// change is undone and marked undone in Redis, so stock-consumer skips its
+// message should the broker deliver it after all, and the caller gets
+// ErrUnavailable: a refused change reaches neither Redis nor MySQL. When
+// stock-consumer had already persisted it (and marked it applied), the undo
+// keeps it instead and the caller gets success. Once acknowledged, a change
+// is answered with success even if Redis fails right then: stock-consumer
+// persists it and brings Redis up to it. stock-consumer keeps the change
+// with the highest number, so MySQL ends in Redis's order even when two
+// gateways change the event at once.
 package admin
 
 import (
@@ -72,12 +77,13 @@ type StockChange struct {
 
 // WindowChange is a window change applied to the live state, with the
 // window it replaced (HadPrevious is false when none was set; a zero time
-// is an unbounded side).
+// is an unbounded side) and the number of the change that window came from.
 type WindowChange struct {
 	Version          int64
 	PreviousOpensAt  time.Time
 	PreviousClosesAt time.Time
 	HadPrevious      bool
+	PreviousApplied  int64
 }
 
 // Store applies admin changes to the live state (Redis).
@@ -87,13 +93,18 @@ type Store interface {
 	// ErrChangeInProgress, or an error when the state is not loaded. pending
 	// bounds how long the change blocks others if its settle never comes.
 	PrepareStock(ctx context.Context, total int64, pending time.Duration) (StockChange, error)
-	// SettleStock commits or undoes a prepared change, only if no later
-	// change was prepared since.
-	SettleStock(ctx context.Context, c StockChange, commit bool) error
+	// CommitStock writes an acknowledged change live, unless the live total
+	// is already a later change's.
+	CommitStock(ctx context.Context, c StockChange) error
+	// UndoStock takes back a change whose publish failed and marks it
+	// undone, atomically with stock-consumer's mark: when stock-consumer
+	// persisted the change already, it commits it instead and reports true.
+	UndoStock(ctx context.Context, c StockChange) (durable bool, err error)
 	SetWindow(ctx context.Context, opensAt, closesAt time.Time) (WindowChange, error)
-	// UndoWindow restores the previous window, only if no later window
-	// change was made since.
-	UndoWindow(ctx context.Context, c WindowChange) error
+	// UndoWindow restores the previous window (only if no later window
+	// change was made since) and marks the change undone, or keeps it and
+	// reports true when stock-consumer persisted it already.
+	UndoWindow(ctx context.Context, c WindowChange) (durable bool, err error)
 	Stats(ctx context.Context) (Stats, error)
 	// ScanWinners calls page with the winners one cursor page at a time,
 	// in no particular order, never holding more than a page in memory.
@@ -145,25 +156,26 @@ func (s *Service) SetStock(ctx context.Context, total int64) (Stats, error) {
 	}
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 	defer cancel()
-	if err := s.announce.AnnounceStock(pubCtx, total, change.Version); err != nil {
-		settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancelSettle()
-		if uerr := s.store.SettleStock(settleCtx, change, false); uerr != nil {
-			return Stats{}, fmt.Errorf("announce stock: %w: %w (undo: %w)", ErrUnavailable, err, uerr)
-		}
-		return Stats{}, fmt.Errorf("announce stock: %w: %w", ErrUnavailable, err)
-	}
-	// Acknowledged: the change is durable and stock-consumer will persist
-	// it, so it is committed live too (retried once; past the pending TTL a
-	// late commit still applies unless a later change came first).
 	settleCtx, cancelSettle := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancelSettle()
-	if err := s.store.SettleStock(settleCtx, change, true); err != nil {
-		if err := s.store.SettleStock(settleCtx, change, true); err != nil {
-			return Stats{}, fmt.Errorf("commit stock: %w: %w", ErrUnavailable, err)
+	if err := s.announce.AnnounceStock(pubCtx, total, change.Version); err != nil {
+		durable, uerr := s.store.UndoStock(settleCtx, change)
+		switch {
+		case uerr != nil:
+			return Stats{}, fmt.Errorf("announce stock: %w: %w (undo: %w)", ErrUnavailable, err, uerr)
+		case !durable:
+			return Stats{}, fmt.Errorf("announce stock: %w: %w", ErrUnavailable, err)
 		}
+		// The broker delivered it after all and stock-consumer persisted it.
+		return s.statsAfter(ctx, Stats{Total: total}), nil
 	}
-	return s.Stats(ctx)
+	// Acknowledged: the change is durable and stock-consumer will persist
+	// it and bring Redis up to it, so a failed commit here (retried once)
+	// does not make it fail.
+	if err := s.store.CommitStock(settleCtx, change); err != nil {
+		_ = s.store.CommitStock(settleCtx, change)
+	}
+	return s.statsAfter(ctx, Stats{Total: total}), nil
 }
 
 // SetWindow applies the application window live, publishes it, and undoes
@@ -188,12 +200,26 @@ func (s *Service) SetWindow(ctx context.Context, opensAt, closesAt time.Time) (S
 	if err := s.announce.AnnounceWindow(pubCtx, opensAt, closesAt, change.Version); err != nil {
 		undoCtx, cancelUndo := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancelUndo()
-		if uerr := s.store.UndoWindow(undoCtx, change); uerr != nil {
+		durable, uerr := s.store.UndoWindow(undoCtx, change)
+		switch {
+		case uerr != nil:
 			return Stats{}, fmt.Errorf("announce window: %w: %w (undo: %w)", ErrUnavailable, err, uerr)
+		case !durable:
+			return Stats{}, fmt.Errorf("announce window: %w: %w", ErrUnavailable, err)
 		}
-		return Stats{}, fmt.Errorf("announce window: %w: %w", ErrUnavailable, err)
 	}
-	return s.Stats(ctx)
+	return s.statsAfter(ctx, Stats{OpensAt: opensAt, ClosesAt: closesAt}), nil
+}
+
+// statsAfter reads the live figures after a change that is durable; when
+// Redis cannot answer right then, the change still succeeded, and the
+// caller gets what it set (fallback) instead of an error.
+func (s *Service) statsAfter(ctx context.Context, fallback Stats) Stats {
+	st, err := s.store.Stats(ctx)
+	if err != nil {
+		return fallback
+	}
+	return st
 }
 
 func inWindowRange(t time.Time) bool {

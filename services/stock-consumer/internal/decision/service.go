@@ -22,6 +22,15 @@ type EventSettings struct {
 	WindowVersion int64
 }
 
+// ChangeKind names the kind of an admin change.
+type ChangeKind string
+
+// The admin change kinds.
+const (
+	StockChange  ChangeKind = "stock"
+	WindowChange ChangeKind = "window"
+)
+
 // State decides applications atomically in the live state (Redis).
 type State interface {
 	// Decide returns ErrNeedsRebuild when the event's state is missing,
@@ -37,6 +46,13 @@ type State interface {
 	// rebuild started meanwhile.
 	RestoreCounters(ctx context.Context, eventID string, s EventSettings, winners, losers, epoch int64) (bool, error)
 	Remaining(ctx context.Context, eventID string) (int64, error)
+	// ClaimChange marks an admin change applied, atomically with the
+	// gateway's undo: false means the gateway undid it (and answered 503),
+	// so it must change nothing.
+	ClaimChange(ctx context.Context, eventID string, kind ChangeKind, version int64) (bool, error)
+	// LiveSettings brings the live stock and window up to s where the live
+	// state holds an older change.
+	LiveSettings(ctx context.Context, eventID string, s EventSettings) error
 	NeedsRestore(ctx context.Context, eventID string, persisted Watermark) (bool, error)
 	// Stranded returns admissions never settled and older than olderThan by
 	// the live state's clock.
@@ -126,6 +142,9 @@ type metrics struct {
 	rebuilds  prometheus.Counter
 	refused   *prometheus.CounterVec
 	persisted prometheus.Histogram
+	// adminSkipped counts admin changes not persisted because the gateway
+	// had undone them.
+	adminSkipped *prometheus.CounterVec
 }
 
 // NewService wires a service and registers its metrics.
@@ -151,8 +170,12 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 			Name: "farewell_decision_persist_seconds", Help: "Time to decide, persist and publish one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		adminSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farewell_admin_changes_skipped_total",
+			Help: "Admin changes delivered after their gateway had undone them (answered 503), by kind; they change nothing.",
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.refused, m.persisted} {
+	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.refused, m.persisted, m.adminSkipped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register decision metrics: %w", err)
 		}
@@ -199,23 +222,45 @@ func (s *Service) DecideApplications(ctx context.Context, apps []Application) er
 }
 
 // SetStock persists an admin's stock change; an older version than the one
-// recorded changes nothing.
+// recorded changes nothing. See adminChange for the steps.
 func (s *Service) SetStock(ctx context.Context, eventID string, total, version int64) error {
-	if err := s.repo.SetStock(ctx, eventID, total, version); err != nil {
-		return err
-	}
-	s.afterPersist(ctx, eventID)
-	return nil
+	return s.adminChange(ctx, eventID, StockChange, version, func() error {
+		return s.repo.SetStock(ctx, eventID, total, version)
+	})
 }
 
 // SetWindow persists an admin's window change (zero times clear it); an
 // older version than the one recorded changes nothing.
 func (s *Service) SetWindow(ctx context.Context, eventID string, opensAt, closesAt time.Time, version int64) error {
-	if err := s.repo.SetWindow(ctx, eventID, opensAt, closesAt, version); err != nil {
+	return s.adminChange(ctx, eventID, WindowChange, version, func() error {
+		return s.repo.SetWindow(ctx, eventID, opensAt, closesAt, version)
+	})
+}
+
+// adminChange claims the change in Redis (skipped, and counted, when the
+// gateway undid it), persists it, and then brings Redis up to what MySQL
+// holds. The last step comes after the persist so that a rebuild running
+// in between (restoring MySQL's older settings) is repaired by it; a crash
+// in between replays the message, and every step is idempotent.
+func (s *Service) adminChange(ctx context.Context, eventID string, kind ChangeKind, version int64, persist func() error) error {
+	ok, err := s.state.ClaimChange(ctx, eventID, kind, version)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.metrics.adminSkipped.WithLabelValues(string(kind)).Inc()
+		s.log.Warn("admin change skipped: the gateway undid it", "event", eventID, "kind", kind, "version", version)
+		return nil
+	}
+	if err := persist(); err != nil {
 		return err
 	}
 	s.afterPersist(ctx, eventID)
-	return nil
+	settings, err := s.repo.Settings(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	return s.state.LiveSettings(ctx, eventID, settings)
 }
 
 // decideEvent runs decide → persist → publish for one event's applications.

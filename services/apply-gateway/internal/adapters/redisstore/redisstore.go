@@ -23,15 +23,15 @@ var luaFiles embed.FS
 
 // Redis keeps one event's live state.
 type Redis struct {
-	rdb         redis.UniversalClient
-	eventID     string
-	keys        redisx.EventKeys
-	admit       *redis.Script
-	settle      *redis.Script
-	setStock    *redis.Script
-	settleStock *redis.Script
-	setWindow   *redis.Script
-	undoWindow  *redis.Script
+	rdb               redis.UniversalClient
+	eventID           string
+	keys              redisx.EventKeys
+	admit             *redis.Script
+	settle            *redis.Script
+	setStock          *redis.Script
+	settleStockScript *redis.Script
+	setWindow         *redis.Script
+	undoWindow        *redis.Script
 }
 
 var (
@@ -44,7 +44,7 @@ func NewRedis(ctx context.Context, rdb redis.UniversalClient, eventID string) (*
 	r := &Redis{rdb: rdb, eventID: eventID, keys: redisx.KeysFor(eventID)}
 	for path, dst := range map[string]**redis.Script{
 		"lua/admit.lua": &r.admit, "lua/settle.lua": &r.settle, "lua/set_stock.lua": &r.setStock,
-		"lua/settle_stock.lua": &r.settleStock, "lua/set_window.lua": &r.setWindow, "lua/undo_window.lua": &r.undoWindow,
+		"lua/settle_stock.lua": &r.settleStockScript, "lua/set_window.lua": &r.setWindow, "lua/undo_window.lua": &r.undoWindow,
 	} {
 		s, err := redisx.LoadScript(ctx, rdb, luaFiles, path)
 		if err != nil {
@@ -146,17 +146,30 @@ func (r *Redis) PrepareStock(ctx context.Context, total int64, pending time.Dura
 	return admin.StockChange{}, fmt.Errorf("set stock script: unexpected reply %v", res)
 }
 
-// SettleStock commits or undoes a prepared change (settle_stock.lua); a
-// change that a later one superseded is left alone.
-func (r *Redis) SettleStock(ctx context.Context, c admin.StockChange, commit bool) error {
-	mode := "undo"
-	if commit {
-		mode = "commit"
-	}
-	if err := r.settleStock.Run(ctx, r.rdb, r.stockKeys(), c.Version, c.Total, c.Previous, mode).Err(); err != nil {
-		return fmt.Errorf("settle stock script: %w", err)
+// CommitStock writes an acknowledged change live (settle_stock.lua
+// commit); a change older than the total Redis holds is left alone.
+func (r *Redis) CommitStock(ctx context.Context, c admin.StockChange) error {
+	if _, err := r.settleStock(ctx, c, "commit"); err != nil {
+		return err
 	}
 	return nil
+}
+
+// UndoStock marks the change undone and takes it back (settle_stock.lua
+// undo), unless stock-consumer had marked it applied: then it is committed
+// and UndoStock reports true.
+func (r *Redis) UndoStock(ctx context.Context, c admin.StockChange) (bool, error) {
+	return r.settleStock(ctx, c, "undo")
+}
+
+func (r *Redis) settleStock(ctx context.Context, c admin.StockChange, mode string) (bool, error) {
+	keys := []string{r.keys.Total, r.keys.Remaining, r.keys.Winners, r.keys.SoldOut, r.keys.StockPending,
+		r.keys.StockTotalVersion, redisx.ChangeMark(r.eventID, "stock", c.Version)}
+	n, err := r.settleStockScript.Run(ctx, r.rdb, keys, c.Version, c.Total, mode, redisx.ChangeMarkTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("settle stock script (%s): %w", mode, err)
+	}
+	return n == 1, nil
 }
 
 // SetWindow stores the application window and numbers the change.
@@ -168,29 +181,37 @@ func (r *Redis) SetWindow(ctx context.Context, opensAt, closesAt time.Time) (adm
 	if len(res) == 1 && res[0] == "-1" {
 		return admin.WindowChange{}, errors.New("set window: event state not loaded yet (stock-consumer is restoring it)")
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		return admin.WindowChange{}, fmt.Errorf("set window script: unexpected reply %v", res)
 	}
 	v, err := strconv.ParseInt(res[0], 10, 64)
 	if err != nil {
 		return admin.WindowChange{}, fmt.Errorf("set window script: version %q: %w", res[0], err)
 	}
+	applied, err := strconv.ParseInt(res[3], 10, 64)
+	if err != nil {
+		return admin.WindowChange{}, fmt.Errorf("set window script: applied version %q: %w", res[3], err)
+	}
 	return admin.WindowChange{
 		Version: v, PreviousOpensAt: msTime(res[1]), PreviousClosesAt: msTime(res[2]),
-		HadPrevious: res[1] != "" || res[2] != "",
+		HadPrevious: res[1] != "" || res[2] != "", PreviousApplied: applied,
 	}, nil
 }
 
-// UndoWindow restores the window c replaced, unless a later change came.
-func (r *Redis) UndoWindow(ctx context.Context, c admin.WindowChange) error {
+// UndoWindow marks the change undone and restores the window c replaced,
+// unless a later change came; when stock-consumer had marked the change
+// applied, it is kept and UndoWindow reports true.
+func (r *Redis) UndoWindow(ctx context.Context, c admin.WindowChange) (bool, error) {
 	opens, closes := "", ""
 	if c.HadPrevious {
 		opens, closes = strconv.FormatInt(unixMs(c.PreviousOpensAt), 10), strconv.FormatInt(unixMs(c.PreviousClosesAt), 10)
 	}
-	if err := r.undoWindow.Run(ctx, r.rdb, []string{r.keys.Window}, c.Version, opens, closes).Err(); err != nil {
-		return fmt.Errorf("undo window script: %w", err)
+	keys := []string{r.keys.Window, redisx.ChangeMark(r.eventID, "window", c.Version)}
+	n, err := r.undoWindow.Run(ctx, r.rdb, keys, c.Version, opens, closes, c.PreviousApplied, redisx.ChangeMarkTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("undo window script: %w", err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 func unixMs(t time.Time) int64 {

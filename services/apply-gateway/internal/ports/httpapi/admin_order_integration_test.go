@@ -123,6 +123,53 @@ func TestFailedAdminPublishUndoesTheLiveChange(t *testing.T) {
 	}
 }
 
+// TestUndoOfAChangeAlreadyPersistedKeepsIt: the publish failed from the
+// gateway's point of view (it timed out), yet the broker delivered the
+// message and stock-consumer persisted it, marking it applied. The undo
+// then keeps the change and the answer is 200, not a 503 for a change
+// MySQL recorded. Without the mark the undo marks the change undone, so
+// stock-consumer skips the message should it come later.
+func TestUndoOfAChangeAlreadyPersistedKeepsIt(t *testing.T) {
+	g := newGatewayFull(t, gatewayOptions{missingAdminTopic: true})
+	k := redisx.KeysFor(g.eventID)
+	ctx := context.Background()
+	g.rdb.Set(ctx, k.Total, 3, 0)
+	g.rdb.Set(ctx, k.Remaining, 3, 0)
+	g.rdb.Set(ctx, k.Winners, 0, 0)
+	g.rdb.HSet(ctx, k.Window, "opens_at", 1000, "closes_at", 2000)
+
+	next := g.redisInt(k.StockVersion) + 1
+	g.rdb.Set(ctx, redisx.ChangeMark(g.eventID, "stock", next), "applied", time.Hour)
+	resp, env := g.do("POST", "/api/admin/event/stock", `{"count":7}`, adminHeader)
+	expect(t, resp, env, http.StatusOK, "OK")
+	if total, rem := g.redisInt(k.Total), g.redisInt(k.Remaining); total != 7 || rem != 7 {
+		t.Fatalf("persisted change was undone: total %d remaining %d, want 7 and 7", total, rem)
+	}
+	if n, _ := g.rdb.Exists(ctx, k.StockPending).Result(); n != 0 {
+		t.Fatal("the persisted change is still pending")
+	}
+	nextWindow, _ := g.rdb.HGet(ctx, k.Window, "version").Int64()
+	g.rdb.Set(ctx, redisx.ChangeMark(g.eventID, "window", nextWindow+1), "applied", time.Hour)
+	resp, env = g.do("PUT", "/api/admin/event/window", `{"opensAt":"2030-01-01T00:00:00Z","closesAt":"2030-01-02T00:00:00Z"}`, adminHeader)
+	expect(t, resp, env, http.StatusOK, "OK")
+	if w, _ := g.rdb.HMGet(ctx, k.Window, "opens_at").Result(); w[0] != "1893456000000" {
+		t.Fatalf("persisted window change was undone: opens_at %v", w[0])
+	}
+
+	// Not persisted: undone, and marked so.
+	resp, env = g.do("POST", "/api/admin/event/stock", `{"count":9}`, adminHeader)
+	expect(t, resp, env, http.StatusServiceUnavailable, httpserver.CodeUnavailable)
+	if total := g.redisInt(k.Total); total != 7 {
+		t.Fatalf("refused change left total %d, want 7", total)
+	}
+	if m, _ := g.rdb.Get(ctx, redisx.ChangeMark(g.eventID, "stock", next+1)).Result(); m != "undone" {
+		t.Fatalf("refused change marked %q, want undone", m)
+	}
+	if ttl, _ := g.rdb.PTTL(ctx, redisx.ChangeMark(g.eventID, "stock", next+1)).Result(); ttl <= 0 {
+		t.Fatalf("change mark without expiry (%v)", ttl)
+	}
+}
+
 // TestTwoGatewaysChangingStockEndInOneOrder: two replicas change the stock
 // at once. Every change answered 200 was published with its own version,
 // and the newest version is Redis's total: stock-consumer keeps the highest

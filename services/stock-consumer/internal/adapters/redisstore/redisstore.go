@@ -29,6 +29,8 @@ type Decider struct {
 	decide  *redis.Script
 	begin   *redis.Script
 	restore *redis.Script
+	claim   *redis.Script
+	live    *redis.Script
 }
 
 var _ decision.State = (*Decider)(nil)
@@ -47,7 +49,15 @@ func NewDecider(ctx context.Context, rdb redis.UniversalClient) (*Decider, error
 	if err != nil {
 		return nil, err
 	}
-	return &Decider{rdb: rdb, decide: decide, begin: begin, restore: restore}, nil
+	claim, err := redisx.LoadScript(ctx, rdb, luaFiles, "lua/claim_change.lua")
+	if err != nil {
+		return nil, err
+	}
+	live, err := redisx.LoadScript(ctx, rdb, luaFiles, "lua/live_settings.lua")
+	if err != nil {
+		return nil, err
+	}
+	return &Decider{rdb: rdb, decide: decide, begin: begin, restore: restore, claim: claim, live: live}, nil
 }
 
 // Decide decides apps of one event in order with one Lua call, unless
@@ -141,13 +151,37 @@ func (d *Decider) RestoreDecisions(ctx context.Context, eventID string, ds []dec
 // reports whether this call restored the state.
 func (d *Decider) RestoreCounters(ctx context.Context, eventID string, s decision.EventSettings, winners, losers, epoch int64) (bool, error) {
 	k := redisx.KeysFor(eventID)
-	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State, k.Epoch, k.Rebuild, k.StockVersion}
+	keys := []string{k.Total, k.Remaining, k.Winners, k.Losers, k.SoldOut, k.Window, k.State, k.Epoch, k.Rebuild, k.StockVersion,
+		k.StockTotalVersion, k.StockPending}
 	n, err := d.restore.Run(ctx, d.rdb, keys, s.TotalStock, winners, losers, unixMs(s.OpensAt), unixMs(s.ClosesAt), epoch,
 		s.StockVersion, s.WindowVersion).Int()
 	if err != nil {
 		return false, fmt.Errorf("restore counters of %s: %w", eventID, classify(err))
 	}
 	return n == 1, nil
+}
+
+// ClaimChange marks admin change version of kind applied (claim_change.lua),
+// unless the gateway marked it undone first: then it reports false and the
+// change must be skipped.
+func (d *Decider) ClaimChange(ctx context.Context, eventID string, kind decision.ChangeKind, version int64) (bool, error) {
+	n, err := d.claim.Run(ctx, d.rdb, []string{redisx.ChangeMark(eventID, string(kind), version)}, redisx.ChangeMarkTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("claim %s change %d of %s: %w", kind, version, eventID, classify(err))
+	}
+	return n == 1, nil
+}
+
+// LiveSettings brings the live stock and window up to s, each side only if
+// Redis holds an older change of it (live_settings.lua).
+func (d *Decider) LiveSettings(ctx context.Context, eventID string, s decision.EventSettings) error {
+	k := redisx.KeysFor(eventID)
+	keys := []string{k.Total, k.Remaining, k.Winners, k.SoldOut, k.StockPending, k.StockTotalVersion, k.StockVersion, k.Window}
+	err := d.live.Run(ctx, d.rdb, keys, s.TotalStock, s.StockVersion, unixMs(s.OpensAt), unixMs(s.ClosesAt), s.WindowVersion).Err()
+	if err != nil {
+		return fmt.Errorf("bring live settings of %s up to MySQL: %w", eventID, classify(err))
+	}
+	return nil
 }
 
 // RebuildInProgress reports whether a rebuild of the event holds a live

@@ -62,17 +62,22 @@ func TestAdminChangesKeepTheNewestVersion(t *testing.T) {
 	if s.OpensAt.UnixMilli() != 2_000_000_000_000 || s.WindowVersion != 5 {
 		t.Fatalf("MySQL window opens %d (v%d), want the v5 window", s.OpensAt.UnixMilli(), s.WindowVersion)
 	}
-	// Redis lost the event: the rebuild restores the versions too.
+	// Redis lost the event: the rebuild restores the settings, and the
+	// numbering resumes a gap above MySQL's versions (changes numbered
+	// before the loss may still be on their way), never below.
 	k := redisx.KeysFor(e.eventID)
 	e.rdb.Del(ctx, k.Total, k.Remaining, k.Winners, k.Losers, k.Decisions, k.Applied, k.SoldOut, k.Window, k.State, k.Unsettled, k.StockVersion)
 	if err := e.service.EnsureState(ctx, e.eventID); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := e.rdb.Get(ctx, k.StockVersion).Int64(); v != 3 {
-		t.Fatalf("restored stock version %d, want 3", v)
+	if v, _ := e.rdb.Get(ctx, k.StockVersion).Int64(); v != 1_000_003 {
+		t.Fatalf("restored stock version %d, want 1000003", v)
 	}
-	if v, _ := e.rdb.HGet(ctx, k.Window, "version").Int64(); v != 5 {
-		t.Fatalf("restored window version %d, want 5", v)
+	if v, _ := e.rdb.HGet(ctx, k.Window, "version").Int64(); v != 1_000_005 {
+		t.Fatalf("restored window version %d, want 1000005", v)
+	}
+	if v, _ := e.rdb.HGet(ctx, k.Window, "applied").Int64(); v != 5 {
+		t.Fatalf("restored window holds change %d, want 5", v)
 	}
 	if v, _ := e.rdb.Get(ctx, k.Total).Int64(); v != 30 {
 		t.Fatalf("restored total %d, want 30", v)
