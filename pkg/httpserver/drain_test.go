@@ -64,7 +64,8 @@ func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			if _, err := client.Get(base + "/work"); err == nil {
+			if resp, err := client.Get(base + "/work"); err == nil {
+				_ = resp.Body.Close()
 				t.Fatal("the listener still accepts after the shutdown")
 			}
 		})
