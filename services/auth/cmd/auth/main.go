@@ -61,6 +61,8 @@ func run() error {
 			IPRequestLimit: cfg.Codes.IPRequestLimit,
 			IPVerifyLimit:  cfg.Codes.IPVerifyLimit,
 			IPWindow:       cfg.Codes.IPWindow,
+			AddressLimit:   cfg.Codes.AddressLimit,
+			AddressWindow:  cfg.Codes.AddressWindow,
 		})
 	})
 	if err != nil {
@@ -77,6 +79,7 @@ func run() error {
 		ResendCooldown: cfg.Codes.ResendCooldown,
 		MaxAttempts:    cfg.Codes.MaxAttempts,
 		PublishTimeout: cfg.PublishTimeout,
+		Policy:         cfg.Codes.Policy,
 	}, rt.Log(), rt.Registry())
 	if err != nil {
 		return err
@@ -85,6 +88,6 @@ func run() error {
 		return err
 	}
 
-	rt.Log().Info("auth wired", "codes_topic", cfg.CodesTopic)
+	rt.Log().Info("auth wired", "codes_topic", cfg.CodesTopic, "email_policy", cfg.Codes.Policy)
 	return rt.Run()
 }

@@ -14,7 +14,7 @@ func newStore(t *testing.T) *redisstore.Store {
 	t.Helper()
 	s, err := redisstore.New(context.Background(), testinfra.Redis(t), redisstore.Limits{
 		CodeTTL: 5 * time.Minute, ResendCooldown: time.Minute, HourlyLimit: 5, MaxAttempts: 3,
-		IPRequestLimit: 100, IPVerifyLimit: 100, IPWindow: time.Minute,
+		IPRequestLimit: 100, IPVerifyLimit: 100, IPWindow: time.Minute, AddressLimit: 100, AddressWindow: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -33,37 +33,37 @@ func TestStoreSingleUseAndAttempts(t *testing.T) {
 		run  func(t *testing.T, email string)
 	}{
 		{"two attempts in flight, one consume wins", func(t *testing.T, email string) {
-			a1, _ := s.BeginAttempt(ctx, email)
-			a2, _ := s.BeginAttempt(ctx, email)
+			a1, _ := s.BeginAttempt(ctx, ip, email)
+			a2, _ := s.BeginAttempt(ctx, ip, email)
 			if a1.State != verification.AttemptStarted || a2.Number != 2 || a1.Digest != "digest-1" {
 				t.Fatalf("attempts = %+v, %+v", a1, a2)
 			}
-			first, _ := s.DeleteIfMatch(ctx, email, a1.Digest)
-			second, _ := s.DeleteIfMatch(ctx, email, a2.Digest)
+			first, _ := s.DeleteIfMatch(ctx, ip, email, a1.Digest)
+			second, _ := s.DeleteIfMatch(ctx, ip, email, a2.Digest)
 			if !first || second {
 				t.Fatalf("consumes = %v, %v; want exactly the first", first, second)
 			}
 		}},
 		{"attempts run out", func(t *testing.T, email string) {
 			for i := 1; i <= 3; i++ {
-				if a, _ := s.BeginAttempt(ctx, email); a.State != verification.AttemptStarted || a.Number != i {
+				if a, _ := s.BeginAttempt(ctx, ip, email); a.State != verification.AttemptStarted || a.Number != i {
 					t.Fatalf("attempt %d = %+v", i, a)
 				}
 			}
-			if a, _ := s.BeginAttempt(ctx, email); a.State != verification.AttemptExhausted {
+			if a, _ := s.BeginAttempt(ctx, ip, email); a.State != verification.AttemptExhausted {
 				t.Fatalf("4th attempt = %+v, want exhausted", a)
 			}
-			if a, _ := s.BeginAttempt(ctx, email); a.State != verification.AttemptMissing {
+			if a, _ := s.BeginAttempt(ctx, ip, email); a.State != verification.AttemptMissing {
 				t.Fatalf("after exhaustion = %+v, want the code gone", a)
 			}
 		}},
 		{"replaced code is not consumed by an old digest", func(t *testing.T, email string) {
-			if ok, _ := s.DeleteIfMatch(ctx, email, "some-older-digest"); ok {
+			if ok, _ := s.DeleteIfMatch(ctx, ip, email, "some-older-digest"); ok {
 				t.Fatal("deleted a code with another digest")
 			}
 		}},
 		{"undo frees the cooldown", func(t *testing.T, email string) {
-			if err := s.Undo(ctx, email, "digest-1"); err != nil {
+			if err := s.Undo(ctx, ip, email, "digest-1", time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			if r, err := s.Issue(ctx, ip, email, "digest-2", time.Now()); err != nil || r != nil {
