@@ -411,18 +411,28 @@ func TestPerIPLimits(t *testing.T) {
 	}
 }
 
+// TestHourlyLimitPerEmail: the hourly quota is per (address, client): the
+// client that used it up waits the hour, another client does not; all
+// clients together are held by the per-address cap of the window.
 func TestHourlyLimitPerEmail(t *testing.T) {
 	t.Parallel()
 	o := defaults()
 	o.hourlyLimit = 1
+	o.addressLimit = 2
 	a := newTestAuth(t, o)
-	email := uniqueEmail()
-	a.post(t, sendPath, uniqueIP(), sendBody(email)).expect(t, http.StatusOK, httpserver.CodeOK)
+	email, ip := uniqueEmail(), uniqueIP()
+	a.post(t, sendPath, ip, sendBody(email)).expect(t, http.StatusOK, httpserver.CodeOK)
 	time.Sleep(1100 * time.Millisecond) // past the cooldown
-	r := a.post(t, sendPath, uniqueIP(), sendBody(email))
+	r := a.post(t, sendPath, ip, sendBody(email))
 	r.expect(t, http.StatusTooManyRequests, httpserver.CodeTooManyRequests)
 	if secs, _ := strconv.Atoi(r.retryAfter); secs < 3500 || secs > 3600 {
 		t.Fatalf("Retry-After = %q, want about an hour", r.retryAfter)
+	}
+	a.post(t, sendPath, uniqueIP(), sendBody(email)).expect(t, http.StatusOK, httpserver.CodeOK)
+	r = a.post(t, sendPath, uniqueIP(), sendBody(email))
+	r.expect(t, http.StatusTooManyRequests, httpserver.CodeTooManyRequests)
+	if secs, _ := strconv.Atoi(r.retryAfter); secs < 1 || secs > 60 {
+		t.Fatalf("Retry-After = %q, want within the per-address window (1m)", r.retryAfter)
 	}
 }
 
