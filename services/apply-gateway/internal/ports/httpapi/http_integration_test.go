@@ -520,3 +520,33 @@ func TestWinnersExportStreamsEveryWinner(t *testing.T) {
 		t.Fatalf("export without the key: %d %s", r.StatusCode, env.Code)
 	}
 }
+
+// TestOneMailboxAppliesOnce: two tokens for one participant identity
+// (the auth service's email policy folded two spellings of one mailbox),
+// each carrying the address as typed: the second apply is 409, and the one
+// message on Kafka is keyed by the identity and carries the typed address
+// of the first for the decision's mail.
+func TestOneMailboxAppliesOnce(t *testing.T) {
+	g := newGateway(t, false)
+	g.setStock(10)
+	mint := func(delivery string) map[string]string {
+		tok, err := g.codec.MintFor("username@gmail.com", delivery, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"Authorization": "Bearer " + tok}
+	}
+	resp, env := g.do("POST", "/api/event/apply", "", mint("User.Name+gift@GoogleMail.com"))
+	expect(t, resp, env, http.StatusAccepted, "OK")
+	resp, env = g.do("POST", "/api/event/apply", "", mint("u.sername@gmail.com"))
+	expect(t, resp, env, http.StatusConflict, httpapi.CodeAlreadyApplied)
+
+	msgs := testinfra.ReadUntilIdle(t, g.brokers, g.appsTopic, 2*time.Second)
+	if len(msgs) != 1 || string(msgs[0].Key) != "username@gmail.com" {
+		t.Fatalf("kafka got %d messages: %v", len(msgs), msgs)
+	}
+	var m farewellv1.ApplicationSubmitted
+	if err := proto.Unmarshal(msgs[0].Value, &m); err != nil || m.GetEmail() != "username@gmail.com" || m.GetDeliveryEmail() != "User.Name+gift@GoogleMail.com" {
+		t.Fatalf("message = %v (%v), want the identity and the typed address", &m, err)
+	}
+}

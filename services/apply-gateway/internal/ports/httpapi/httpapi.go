@@ -50,7 +50,7 @@ const (
 
 // Applier is the participant side.
 type Applier interface {
-	Apply(ctx context.Context, email string) (*fairlog.Receipt, error)
+	ApplyFor(ctx context.Context, email, delivery string) (*fairlog.Receipt, error)
 	Status(ctx context.Context, email string) (admission.View, error)
 	SetSoldOut(bool)
 }
@@ -129,6 +129,7 @@ func (h *Handlers) requireToken(c *gin.Context) {
 		return
 	}
 	c.Set("email", claims.Email)
+	c.Set("delivery", claims.Delivery)
 	c.Next()
 }
 
@@ -164,7 +165,7 @@ func (h *Handlers) requireAdminKey(c *gin.Context) {
 }
 
 func (h *Handlers) apply(c *gin.Context) {
-	receipt, err := h.applier.Apply(c.Request.Context(), c.GetString("email"))
+	receipt, err := h.applier.ApplyFor(c.Request.Context(), c.GetString("email"), c.GetString("delivery"))
 	if err != nil {
 		h.fail(c, err)
 		return
