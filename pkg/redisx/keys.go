@@ -59,6 +59,9 @@ type EventKeys struct {
 	// Receipts maps email to the participant's signed receipt (JSON),
 	// written by apply-gateway with the published marker; status shows it.
 	Receipts string
+	// EmailPolicy is the email policy auth pinned for the event (a string):
+	// auth refuses to start with another one while Applied is not empty.
+	EmailPolicy string
 }
 
 // KeysFor returns the keys of eventID.
@@ -83,5 +86,6 @@ func KeysFor(eventID string) EventKeys {
 		Rebuild:      p + "rebuild",
 		Log:          p + "log",
 		Receipts:     p + "receipts",
+		EmailPolicy:  p + "email-policy",
 	}
 }

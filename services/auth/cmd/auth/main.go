@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
@@ -65,6 +66,14 @@ func run() error {
 			AddressWindow:  cfg.Codes.AddressWindow,
 		})
 	})
+	if err != nil {
+		return err
+	}
+	// A policy change while the event has applications would let one
+	// mailbox apply twice: refuse to start instead.
+	pinCtx, cancelPin := context.WithTimeout(context.Background(), 10*time.Second)
+	err = codeStore.PinPolicy(pinCtx, cfg.Common.EventID, cfg.Codes.Policy)
+	cancelPin()
 	if err != nil {
 		return err
 	}

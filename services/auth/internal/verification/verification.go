@@ -39,7 +39,7 @@ const (
 	LimitHourly     Limit = "hourly"
 	// LimitAddress: the address got as many codes as all clients together
 	// may get in a window.
-	LimitAddress Limit = "address"
+	LimitAddress    Limit = "address"
 	LimitIPVerifies Limit = "ip_verify"
 	// LimitAttempts: too many wrong codes; the code was burned.
 	LimitAttempts Limit = "attempts"

@@ -33,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
@@ -66,7 +67,7 @@ type Store struct {
 	rdb    Client
 	limits Limits
 
-	issue, undo, rateLimit, attempt, deleteIfMatch *redis.Script
+	issue, undo, rateLimit, attempt, deleteIfMatch, pinPolicy *redis.Script
 }
 
 var _ verification.CodeStore = (*Store)(nil)
@@ -86,6 +87,7 @@ func New(ctx context.Context, rdb Client, limits Limits) (*Store, error) {
 		{&s.rateLimit, "lua/ratelimit.lua"},
 		{&s.attempt, "lua/attempt.lua"},
 		{&s.deleteIfMatch, "lua/delete_if_match.lua"},
+		{&s.pinPolicy, "lua/pin_policy.lua"},
 	} {
 		script, err := redisx.LoadScript(ctx, rdb, scriptFiles, sc.file)
 		if err != nil {
@@ -94,6 +96,25 @@ func New(ctx context.Context, rdb Client, limits Limits) (*Store, error) {
 		*sc.dst = script
 	}
 	return s, nil
+}
+
+// ErrPolicyInUse: the event already has applications under another email policy.
+var ErrPolicyInUse = errors.New("the event has applications under another email policy")
+
+// PinPolicy records policy as the email policy of eventID. An event that
+// already has applications under another policy keeps it, and PinPolicy
+// returns ErrPolicyInUse: changing it would give one mailbox two identities,
+// hence two applications. An event without applications takes the new one.
+func (s *Store) PinPolicy(ctx context.Context, eventID string, policy codes.Policy) error {
+	k := redisx.KeysFor(eventID)
+	res, err := s.pinPolicy.Run(ctx, s.rdb, []string{k.EmailPolicy, k.Applied}, string(policy)).StringSlice()
+	if err != nil || len(res) != 2 {
+		return fmt.Errorf("pin-policy script: %w (reply %v)", err, res)
+	}
+	if res[0] == "in_use" {
+		return fmt.Errorf("%w: event %q runs under %q, not %q; keep FAREWELL_EMAIL_POLICY=%s or start a new event id", ErrPolicyInUse, eventID, res[1], policy, res[1])
+	}
+	return nil
 }
 
 // CodeKey is the hash holding the digest and attempts of the code client

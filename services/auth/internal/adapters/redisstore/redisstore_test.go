@@ -2,11 +2,14 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/terning-farewell/farewell/pkg/redisx"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
 	"github.com/terning-farewell/farewell/services/auth/internal/adapters/redisstore"
+	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
@@ -86,5 +89,33 @@ func TestStoreSingleUseAndAttempts(t *testing.T) {
 			}
 			tt.run(t, email)
 		})
+	}
+}
+
+// TestPolicyIsPinnedOnceTheEventHasApplications: an event takes any policy
+// until it has an application; then only the pinned one.
+func TestPolicyIsPinnedOnceTheEventHasApplications(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testinfra.Redis(t)
+	s, err := redisstore.New(ctx, rdb, redisstore.Limits{
+		CodeTTL: time.Minute, ResendCooldown: time.Second, HourlyLimit: 5, MaxAttempts: 3,
+		IPRequestLimit: 100, IPVerifyLimit: 100, IPWindow: time.Minute, AddressLimit: 100, AddressWindow: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	event := testinfra.UniqueName("ev-")
+	for _, p := range []codes.Policy{codes.PolicyMailbox, codes.PolicyMailbox, codes.PolicyExact} {
+		if err := s.PinPolicy(ctx, event, p); err != nil {
+			t.Fatalf("pin %s on an event without applications: %v", p, err)
+		}
+	}
+	rdb.HSet(ctx, redisx.KeysFor(event).Applied, "someone@example.com", "A:1")
+	if err := s.PinPolicy(ctx, event, codes.PolicyMailbox); !errors.Is(err, redisstore.ErrPolicyInUse) {
+		t.Fatalf("policy change with applications = %v, want ErrPolicyInUse", err)
+	}
+	if err := s.PinPolicy(ctx, event, codes.PolicyExact); err != nil {
+		t.Fatalf("the pinned policy again: %v", err)
 	}
 }
