@@ -22,6 +22,7 @@ targets=(
 	"pkg ./token FuzzVerify"
 	"pkg ./httpserver FuzzDecodeJSON"
 	"services/auth ./internal/codes FuzzNormalizeEmail"
+	"services/auth ./internal/codes FuzzPolicyIdentity"
 	"services/auth ./internal/ports/httpapi FuzzAuthRequest"
 	"services/apply-gateway ./internal/ports/httpapi FuzzAdminBody"
 	"services/stock-consumer ./internal/ports/consumer FuzzDecodeApplication"

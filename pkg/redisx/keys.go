@@ -72,6 +72,9 @@ type EventKeys struct {
 	// Receipts maps email to the participant's signed receipt (JSON),
 	// written by apply-gateway with the published marker; status shows it.
 	Receipts string
+	// EmailPolicy is the email policy auth pinned for the event (a string):
+	// auth refuses to start with another one while Applied is not empty.
+	EmailPolicy string
 }
 
 // ChangeMarkTTL is how long the outcome of one admin change is remembered
@@ -108,6 +111,7 @@ func KeysFor(eventID string) EventKeys {
 		StockPending: p + "stock:pending",
 		Log:          p + "log",
 		Receipts:     p + "receipts",
+		EmailPolicy:  p + "email-policy",
 
 		StockTotalVersion: p + "stock:total_version",
 		Epoch:             p + "epoch",

@@ -10,7 +10,7 @@ import (
 // LoadConfig reads the token settings shared by auth and apply-gateway:
 // FAREWELL_JWT_SECRET, FAREWELL_JWT_KID, FAREWELL_JWT_PREVIOUS_KEYS
 // ("kid:secret,kid:secret"), FAREWELL_JWT_ISSUER, FAREWELL_JWT_AUDIENCE,
-// FAREWELL_JWT_TTL.
+// FAREWELL_JWT_TTL, and FAREWELL_EVENT_ID, the event tokens are for.
 func LoadConfig(e *config.Env) Config {
 	cfg := Config{
 		Current: Key{
@@ -20,6 +20,7 @@ func LoadConfig(e *config.Env) Config {
 		Issuer:   e.String("FAREWELL_JWT_ISSUER", "farewell-auth"),
 		Audience: e.String("FAREWELL_JWT_AUDIENCE", "farewell-event"),
 		TTL:      e.Duration("FAREWELL_JWT_TTL", 10*time.Minute),
+		Event:    e.String("FAREWELL_EVENT_ID", "final-gift"),
 		Leeway:   e.Duration("FAREWELL_JWT_LEEWAY", 5*time.Second),
 	}
 	for _, pair := range e.List("FAREWELL_JWT_PREVIOUS_KEYS", nil) {

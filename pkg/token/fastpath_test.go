@@ -18,8 +18,22 @@ func TestFastPathTakesMintedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, ok := c.fast.verify(raw, now)
-	if !ok || got.Email != "a@example.com" || !got.ExpiresAt.Equal(now.Add(10*time.Minute).Truncate(time.Second)) {
+	if !ok || got.Email != "a@example.com" || got.Delivery != "a@example.com" || got.Event != testEvent || !got.ExpiresAt.Equal(now.Add(10*time.Minute).Truncate(time.Second)) {
 		t.Fatalf("fast path on a minted token = %+v, %v", got, ok)
+	}
+	raw, err = c.MintFor("ab@gmail.com", "A.B+x@GMail.com", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.fast.verify(raw, now); !ok || got.Email != "ab@gmail.com" || got.Delivery != "A.B+x@GMail.com" {
+		t.Fatalf("fast path on a token with a delivery address = %+v, %v", got, ok)
+	}
+	if got, err := c.Verify(raw + "x"); err == nil {
+		t.Fatalf("a broken signature was accepted: %+v", got)
+	}
+	other := newCodec(t, func(cfg *Config) { cfg.Event = "other-event" })
+	if got, err := other.Verify(raw); err == nil {
+		t.Fatalf("a token for another event was accepted: %+v", got)
 	}
 	old := newCodec(t, func(cfg *Config) { cfg.Current = Key{ID: "k1", Secret: secretB}; cfg.Previous = nil })
 	raw, err = old.Mint("b@example.com", now)
@@ -76,11 +90,13 @@ func TestFastPathNeverAcceptsWhatTheParserRefuses(t *testing.T) {
 	good.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
 	valid := sign(t, jwt.SigningMethodHS256, secretA, "k2", good)
 	tokens = append(tokens,
-		sign(t, jwt.SigningMethodHS256, secretB, "k2", good), // wrong key for the kid
-		sign(t, jwt.SigningMethodHS384, secretA, "k2", good), // another algorithm
-		valid[:len(valid)-2]+"xx",                            // broken signature
-		valid+".",                                            // a fourth segment
-		valid[:len(valid)-1],                                 // cut short
+		signFor(t, jwt.SigningMethodHS256, secretA, "k2", "other-event", good), // another event
+		signFor(t, jwt.SigningMethodHS256, secretA, "k2", "", good),            // no event
+		sign(t, jwt.SigningMethodHS256, secretB, "k2", good),                   // wrong key for the kid
+		sign(t, jwt.SigningMethodHS384, secretA, "k2", good),                   // another algorithm
+		valid[:len(valid)-2]+"xx",                                              // broken signature
+		valid+".",                                                              // a fourth segment
+		valid[:len(valid)-1],                                                   // cut short
 	)
 	accepted := 0
 	for i, raw := range tokens {
@@ -88,9 +104,9 @@ func TestFastPathNeverAcceptsWhatTheParserRefuses(t *testing.T) {
 			continue
 		}
 		accepted++
-		var rc jwt.RegisteredClaims
-		if _, err := c.parser.ParseWithClaims(raw, &rc, func(*jwt.Token) (any, error) { return secretA, nil }); err != nil {
-			t.Errorf("token %d: fast path accepted what the parser refuses: %v", i, err)
+		var rc claims
+		if _, err := c.parser.ParseWithClaims(raw, &rc, func(*jwt.Token) (any, error) { return secretA, nil }); err != nil || rc.Event != c.cfg.Event {
+			t.Errorf("token %d: fast path accepted what the parser refuses: %v (event %q)", i, err, rc.Event)
 		}
 	}
 	if accepted == 0 {
@@ -99,7 +115,7 @@ func TestFastPathNeverAcceptsWhatTheParserRefuses(t *testing.T) {
 }
 
 func BenchmarkVerify(b *testing.B) {
-	cfg := Config{Current: Key{ID: "k2", Secret: secretA}, Issuer: "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute, Leeway: 5 * time.Second}
+	cfg := Config{Current: Key{ID: "k2", Secret: secretA}, Issuer: "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute, Leeway: 5 * time.Second, Event: testEvent}
 	c, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)

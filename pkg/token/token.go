@@ -1,6 +1,7 @@
 // Package token mints and verifies Farewell's participant tokens: JWT HS256
-// with a pinned algorithm, issuer, audience, expiry and a key id so secrets
-// can be rotated without logging anybody out.
+// with a pinned algorithm, issuer, audience, expiry, the event the token was
+// issued for (claim "evt") and a key id so secrets can be rotated without
+// logging anybody out.
 package token
 
 import (
@@ -37,14 +38,30 @@ type Config struct {
 	Issuer   string
 	Audience string
 	TTL      time.Duration
+	// Event is the event tokens are minted for and the only one accepted.
+	Event string
 	// Leeway tolerates small clock differences between replicas.
 	Leeway time.Duration
 }
 
 // Claims are what a verified token says.
 type Claims struct {
-	Email     string
+	// Email is the participant (the subject): the address's identity under
+	// the deployment's email policy.
+	Email string
+	// Delivery is the address as the participant typed it, where mail goes;
+	// Email when the token carries none.
+	Delivery  string
+	Event     string
 	ExpiresAt time.Time
+}
+
+// claims is the JSON payload: the registered claims, the event and, when it
+// differs from the subject, the delivery address.
+type claims struct {
+	Event    string `json:"evt"`
+	Delivery string `json:"dlv,omitempty"`
+	jwt.RegisteredClaims
 }
 
 // Codec mints and verifies tokens.
@@ -65,6 +82,9 @@ func New(cfg Config) (*Codec, error) {
 	}
 	if cfg.TTL <= 0 {
 		return nil, errors.New("token: TTL must be positive")
+	}
+	if cfg.Event == "" {
+		return nil, errors.New("token: the event is required")
 	}
 	keys := map[string][]byte{}
 	for _, k := range append([]Key{cfg.Current}, cfg.Previous...) {
@@ -94,17 +114,30 @@ func New(cfg Config) (*Codec, error) {
 	}, nil
 }
 
-// Mint returns a signed token for email, valid for the configured TTL.
+// Mint returns a signed token for email (also its delivery address) and the
+// configured event, valid for the configured TTL.
 func (c *Codec) Mint(email string, now time.Time) (string, error) {
-	claims := jwt.RegisteredClaims{
-		Subject:   email,
-		Issuer:    c.cfg.Issuer,
-		Audience:  jwt.ClaimStrings{c.cfg.Audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(c.cfg.TTL)),
+	return c.MintFor(email, email, now)
+}
+
+// MintFor returns a signed token whose subject is the participant identity
+// and which carries delivery, the address as typed, when it differs.
+func (c *Codec) MintFor(identity, delivery string, now time.Time) (string, error) {
+	cl := claims{
+		Event: c.cfg.Event,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   identity,
+			Issuer:    c.cfg.Issuer,
+			Audience:  jwt.ClaimStrings{c.cfg.Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(c.cfg.TTL)),
+		},
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	if delivery != identity {
+		cl.Delivery = delivery
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, cl)
 	t.Header["kid"] = c.cfg.Current.ID
 	s, err := t.SignedString(c.cfg.Current.Secret)
 	if err != nil {
@@ -113,7 +146,7 @@ func (c *Codec) Mint(email string, now time.Time) (string, error) {
 	return s, nil
 }
 
-// Verify checks signature, algorithm, key id, issuer, audience and times.
+// Verify checks signature, algorithm, key id, issuer, audience, event and times.
 // Tokens as Mint writes them take a fast path that decodes the claims into
 // plain types; every other token, and every invalid one, goes through
 // golang-jwt's parser.
@@ -121,7 +154,7 @@ func (c *Codec) Verify(raw string) (Claims, error) {
 	if claims, ok := c.fast.verify(raw, time.Now()); ok {
 		return claims, nil
 	}
-	var rc jwt.RegisteredClaims
+	var rc claims
 	_, err := c.parser.ParseWithClaims(raw, &rc, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		secret, ok := c.keys[kid]
@@ -136,7 +169,17 @@ func (c *Codec) Verify(raw string) (Claims, error) {
 	if rc.Subject == "" || rc.ExpiresAt == nil {
 		return Claims{}, fmt.Errorf("%w: missing subject", ErrInvalid)
 	}
-	return Claims{Email: rc.Subject, ExpiresAt: rc.ExpiresAt.Time}, nil
+	if rc.Event != c.cfg.Event {
+		return Claims{}, fmt.Errorf("%w: issued for event %q, not %q", ErrInvalid, rc.Event, c.cfg.Event)
+	}
+	return newClaims(rc.Subject, rc.Delivery, rc.Event, rc.ExpiresAt.Time), nil
+}
+
+func newClaims(subject, delivery, event string, exp time.Time) Claims {
+	if delivery == "" {
+		delivery = subject
+	}
+	return Claims{Email: subject, Delivery: delivery, Event: event, ExpiresAt: exp}
 }
 
 // fastPath verifies the tokens this package mints without the generic JWT
@@ -150,12 +193,13 @@ type fastPath struct {
 	// headers maps the encoded header segment of each key to its HMAC pool.
 	headers  map[string]*sync.Pool
 	issuer   string
+	event    string
 	audience [2]string // `"aud"` and `["aud"]`, as JSON
 	leeway   time.Duration
 }
 
 func newFastPath(cfg Config, keys map[string][]byte) *fastPath {
-	f := &fastPath{headers: map[string]*sync.Pool{}, issuer: cfg.Issuer, leeway: cfg.Leeway}
+	f := &fastPath{headers: map[string]*sync.Pool{}, issuer: cfg.Issuer, event: cfg.Event, leeway: cfg.Leeway}
 	for id, secret := range keys {
 		// Mint's header: golang-jwt marshals the header map, keys sorted.
 		h, err := json.Marshal(map[string]string{"alg": jwt.SigningMethodHS256.Alg(), "kid": id, "typ": "JWT"})
@@ -173,6 +217,8 @@ func newFastPath(cfg Config, keys map[string][]byte) *fastPath {
 // unmarshalers, which cost most of the generic parser's time).
 type fastClaims struct {
 	Subject   string          `json:"sub"`
+	Event     string          `json:"evt"`
+	Delivery  string          `json:"dlv"`
 	Issuer    string          `json:"iss"`
 	Audience  json.RawMessage `json:"aud"`
 	ExpiresAt *float64        `json:"exp"`
@@ -219,7 +265,7 @@ func (f *fastPath) verify(raw string, now time.Time) (Claims, bool) {
 	if err := json.Unmarshal(body, &c); err != nil {
 		return Claims{}, false
 	}
-	if c.Subject == "" || c.Issuer != f.issuer || (string(c.Audience) != f.audience[0] && string(c.Audience) != f.audience[1]) {
+	if c.Subject == "" || c.Event != f.event || c.Issuer != f.issuer || (string(c.Audience) != f.audience[0] && string(c.Audience) != f.audience[1]) {
 		return Claims{}, false
 	}
 	// Whole seconds since the epoch, a second inside every limit.
@@ -245,5 +291,5 @@ func (f *fastPath) verify(raw string, now time.Time) (Claims, bool) {
 			return Claims{}, false
 		}
 	}
-	return Claims{Email: c.Subject, ExpiresAt: time.Unix(int64(*c.ExpiresAt), 0)}, true
+	return newClaims(c.Subject, c.Delivery, c.Event, time.Unix(int64(*c.ExpiresAt), 0)), true
 }

@@ -18,7 +18,7 @@ var (
 func newCodec(t *testing.T, mutate func(*Config)) *Codec {
 	t.Helper()
 	cfg := Config{Current: Key{ID: "k2", Secret: secretA}, Previous: []Key{{ID: "k1", Secret: secretB}},
-		Issuer: "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute}
+		Issuer: "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute, Event: testEvent}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -29,9 +29,18 @@ func newCodec(t *testing.T, mutate func(*Config)) *Codec {
 	return c
 }
 
-func sign(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.RegisteredClaims) string {
+// testEvent is the event of newCodec's tokens; sign names it too.
+const testEvent = "final-gift"
+
+func sign(t *testing.T, method jwt.SigningMethod, key any, kid string, rc jwt.RegisteredClaims) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(method, claims)
+	return signFor(t, method, key, kid, testEvent, rc)
+}
+
+// signFor signs rc with the event claim evt ("" leaves it out).
+func signFor(t *testing.T, method jwt.SigningMethod, key any, kid, evt string, rc jwt.RegisteredClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims{Event: evt, RegisteredClaims: rc})
 	if kid != "" {
 		tok.Header["kid"] = kid
 	}
@@ -96,6 +105,8 @@ func TestVerifyRefuses(t *testing.T) {
 		{"wrong issuer", sign(t, jwt.SigningMethodHS256, secretA, "k2", with(func(c *jwt.RegisteredClaims) { c.Issuer = "evil" }))},
 		{"wrong audience", sign(t, jwt.SigningMethodHS256, secretA, "k2", with(func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"other"} }))},
 		{"no subject", sign(t, jwt.SigningMethodHS256, secretA, "k2", with(func(c *jwt.RegisteredClaims) { c.Subject = "" }))},
+		{"another event", signFor(t, jwt.SigningMethodHS256, secretA, "k2", "other-event", with(func(*jwt.RegisteredClaims) {}))},
+		{"no event", signFor(t, jwt.SigningMethodHS256, secretA, "k2", "", with(func(*jwt.RegisteredClaims) {}))},
 		{"tampered claims", parts[0] + "." + tamperedPayload + "." + parts[2]},
 		{"garbage", "not.a.token"},
 		{"empty", ""},
@@ -121,12 +132,13 @@ func TestNewRefusesWeakConfig(t *testing.T) {
 		{"duplicate kid", func(c *Config) { c.Previous[0].ID = c.Current.ID }},
 		{"no issuer", func(c *Config) { c.Issuer = "" }},
 		{"zero ttl", func(c *Config) { c.TTL = 0 }},
+		{"no event", func(c *Config) { c.Event = "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := Config{Current: Key{ID: "k2", Secret: secretA}, Previous: []Key{{ID: "k1", Secret: secretB}},
-				Issuer: "i", Audience: "a", TTL: time.Minute}
+				Issuer: "i", Audience: "a", TTL: time.Minute, Event: testEvent}
 			tt.mutate(&cfg)
 			if _, err := New(cfg); err == nil {
 				t.Fatal("New accepted a weak configuration")
@@ -136,7 +148,7 @@ func TestNewRefusesWeakConfig(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
-	c, err := New(Config{Current: Key{ID: "k", Secret: secretA}, Issuer: "i", Audience: "a", TTL: time.Minute})
+	c, err := New(Config{Current: Key{ID: "k", Secret: secretA}, Issuer: "i", Audience: "a", TTL: time.Minute, Event: testEvent})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -30,15 +30,19 @@ type ApplicationSubmitted struct {
 	// schema_version lets consumers reject messages they do not understand.
 	SchemaVersion uint32 `protobuf:"varint,1,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	EventId       string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// email is normalized (trimmed, lower case).
+	// email is the participant: the address's identity under the email
+	// policy (FAREWELL_EMAIL_POLICY), the key of admission and decision.
 	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	// application_id is unique per admission attempt (UUID).
 	ApplicationId   string `protobuf:"bytes,4,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
 	AppliedAtUnixMs int64  `protobuf:"varint,5,opt,name=applied_at_unix_ms,json=appliedAtUnixMs,proto3" json:"applied_at_unix_ms,omitempty"`
 	// gateway_instance names the replica that admitted it, for tracing.
 	GatewayInstance string `protobuf:"bytes,6,opt,name=gateway_instance,json=gatewayInstance,proto3" json:"gateway_instance,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// delivery_email is the address as the participant typed it, where the
+	// decision is mailed; empty when it is email itself.
+	DeliveryEmail string `protobuf:"bytes,7,opt,name=delivery_email,json=deliveryEmail,proto3" json:"delivery_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplicationSubmitted) Reset() {
@@ -113,18 +117,26 @@ func (x *ApplicationSubmitted) GetGatewayInstance() string {
 	return ""
 }
 
+func (x *ApplicationSubmitted) GetDeliveryEmail() string {
+	if x != nil {
+		return x.DeliveryEmail
+	}
+	return ""
+}
+
 var File_farewell_v1_application_proto protoreflect.FileDescriptor
 
 const file_farewell_v1_application_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfarewell/v1/application.proto\x12\vfarewell.v1\"\xed\x01\n" +
+	"\x1dfarewell/v1/application.proto\x12\vfarewell.v1\"\x94\x02\n" +
 	"\x14ApplicationSubmitted\x12%\n" +
 	"\x0eschema_version\x18\x01 \x01(\rR\rschemaVersion\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12%\n" +
 	"\x0eapplication_id\x18\x04 \x01(\tR\rapplicationId\x12+\n" +
 	"\x12applied_at_unix_ms\x18\x05 \x01(\x03R\x0fappliedAtUnixMs\x12)\n" +
-	"\x10gateway_instance\x18\x06 \x01(\tR\x0fgatewayInstanceBCZAgithub.com/terning-farewell/farewell/proto/farewell/v1;farewellv1b\x06proto3"
+	"\x10gateway_instance\x18\x06 \x01(\tR\x0fgatewayInstance\x12%\n" +
+	"\x0edelivery_email\x18\a \x01(\tR\rdeliveryEmailBCZAgithub.com/terning-farewell/farewell/proto/farewell/v1;farewellv1b\x06proto3"
 
 var (
 	file_farewell_v1_application_proto_rawDescOnce sync.Once

@@ -85,8 +85,12 @@ type ApplicationDecided struct {
 	Rank            int64  `protobuf:"varint,5,opt,name=rank,proto3" json:"rank,omitempty"`
 	DecidedAtUnixMs int64  `protobuf:"varint,6,opt,name=decided_at_unix_ms,json=decidedAtUnixMs,proto3" json:"decided_at_unix_ms,omitempty"`
 	ApplicationId   string `protobuf:"bytes,7,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// delivery_email is the address the decision is mailed to, as the
+	// participant typed it; empty when it is email (or unknown: decisions
+	// rebuilt from MySQL and stranded admissions carry none).
+	DeliveryEmail string `protobuf:"bytes,8,opt,name=delivery_email,json=deliveryEmail,proto3" json:"delivery_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplicationDecided) Reset() {
@@ -168,11 +172,18 @@ func (x *ApplicationDecided) GetApplicationId() string {
 	return ""
 }
 
+func (x *ApplicationDecided) GetDeliveryEmail() string {
+	if x != nil {
+		return x.DeliveryEmail
+	}
+	return ""
+}
+
 var File_farewell_v1_decision_proto protoreflect.FileDescriptor
 
 const file_farewell_v1_decision_proto_rawDesc = "" +
 	"\n" +
-	"\x1afarewell/v1/decision.proto\x12\vfarewell.v1\"\x89\x02\n" +
+	"\x1afarewell/v1/decision.proto\x12\vfarewell.v1\"\xb0\x02\n" +
 	"\x12ApplicationDecided\x12%\n" +
 	"\x0eschema_version\x18\x01 \x01(\rR\rschemaVersion\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x14\n" +
@@ -180,7 +191,8 @@ const file_farewell_v1_decision_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2\x1b.farewell.v1.DecisionStatusR\x06status\x12\x12\n" +
 	"\x04rank\x18\x05 \x01(\x03R\x04rank\x12+\n" +
 	"\x12decided_at_unix_ms\x18\x06 \x01(\x03R\x0fdecidedAtUnixMs\x12%\n" +
-	"\x0eapplication_id\x18\a \x01(\tR\rapplicationId*k\n" +
+	"\x0eapplication_id\x18\a \x01(\tR\rapplicationId\x12%\n" +
+	"\x0edelivery_email\x18\b \x01(\tR\rdeliveryEmail*k\n" +
 	"\x0eDecisionStatus\x12\x1f\n" +
 	"\x1bDECISION_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DECISION_STATUS_SUCCESS\x10\x01\x12\x1b\n" +

@@ -72,8 +72,11 @@ const (
 
 // Application is an admitted application to announce on Kafka.
 type Application struct {
-	EventID   string
-	Email     string
+	EventID string
+	// Email is the participant's identity: the key of everything.
+	Email string
+	// Delivery is where the decision is mailed (the address as typed).
+	Delivery  string
 	ID        string
 	AppliedAt time.Time
 }
@@ -192,10 +195,17 @@ func NewService(cfg Config, st Store, an Announcer, newID func() string) (*Servi
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
-// Apply admits email and publishes the application. It returns without an
-// error only once Kafka acknowledged the application (202 means durable),
-// with the signed receipt (nil without a Notary).
+// Apply is ApplyFor with the delivery address email itself.
 func (s *Service) Apply(ctx context.Context, email string) (*fairlog.Receipt, error) {
+	return s.ApplyFor(ctx, email, email)
+}
+
+// ApplyFor admits the participant email (the token's subject, the identity
+// every key uses) and publishes the application with delivery, the address
+// the decision is mailed to. It returns without an error only once Kafka
+// acknowledged the application (202 means durable), with the signed
+// receipt (nil without a Notary).
+func (s *Service) ApplyFor(ctx context.Context, email, delivery string) (*fairlog.Receipt, error) {
 	// Once sold out, answer from memory: no Redis, no Kafka.
 	if s.soldOut.Load() {
 		return nil, ErrSoldOut
@@ -206,10 +216,10 @@ func (s *Service) Apply(ctx context.Context, email string) (*fairlog.Receipt, er
 	default:
 		return nil, ErrBusy
 	}
-	return s.apply(ctx, email)
+	return s.apply(ctx, email, delivery)
 }
 
-func (s *Service) apply(ctx context.Context, email string) (*fairlog.Receipt, error) {
+func (s *Service) apply(ctx context.Context, email, delivery string) (*fairlog.Receipt, error) {
 	outcome, marker, err := s.admit(ctx, email)
 	if err != nil {
 		return nil, err
@@ -241,7 +251,7 @@ func (s *Service) apply(ctx context.Context, email string) (*fairlog.Receipt, er
 	if err != nil {
 		appliedAt = s.now()
 	}
-	app := Application{EventID: s.cfg.EventID, Email: email, ID: s.newID(), AppliedAt: appliedAt}
+	app := Application{EventID: s.cfg.EventID, Email: email, Delivery: delivery, ID: s.newID(), AppliedAt: appliedAt}
 	place, err := s.announce.Announce(pubCtx, app)
 	if err != nil {
 		// Not acknowledged: undo the marker so the participant can retry. If

@@ -50,6 +50,13 @@ func (c *Counted) Apply(ctx context.Context, email string) (*fairlog.Receipt, er
 	return r, err
 }
 
+// ApplyFor counts the outcome of Service.ApplyFor.
+func (c *Counted) ApplyFor(ctx context.Context, email, delivery string) (*fairlog.Receipt, error) {
+	r, err := c.Service.ApplyFor(ctx, email, delivery)
+	c.m.byOutcome[outcomeLabel(err)].Inc()
+	return r, err
+}
+
 func outcomeLabel(err error) string {
 	switch {
 	case err == nil:

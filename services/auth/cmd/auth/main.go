@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
@@ -61,8 +62,18 @@ func run() error {
 			IPRequestLimit: cfg.Codes.IPRequestLimit,
 			IPVerifyLimit:  cfg.Codes.IPVerifyLimit,
 			IPWindow:       cfg.Codes.IPWindow,
+			AddressLimit:   cfg.Codes.AddressLimit,
+			AddressWindow:  cfg.Codes.AddressWindow,
 		})
 	})
+	if err != nil {
+		return err
+	}
+	// A policy change while the event has applications would let one
+	// mailbox apply twice: refuse to start instead.
+	pinCtx, cancelPin := context.WithTimeout(context.Background(), 10*time.Second)
+	err = codeStore.PinPolicy(pinCtx, cfg.Common.EventID, cfg.Codes.Policy)
+	cancelPin()
 	if err != nil {
 		return err
 	}
@@ -77,6 +88,7 @@ func run() error {
 		ResendCooldown: cfg.Codes.ResendCooldown,
 		MaxAttempts:    cfg.Codes.MaxAttempts,
 		PublishTimeout: cfg.PublishTimeout,
+		Policy:         cfg.Codes.Policy,
 	}, rt.Log(), rt.Registry())
 	if err != nil {
 		return err
@@ -85,6 +97,6 @@ func run() error {
 		return err
 	}
 
-	rt.Log().Info("auth wired", "codes_topic", cfg.CodesTopic)
+	rt.Log().Info("auth wired", "codes_topic", cfg.CodesTopic, "email_policy", cfg.Codes.Policy)
 	return rt.Run()
 }

@@ -51,3 +51,32 @@ func FuzzNormalizeEmail(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPolicyIdentity: for any input the mailbox policy accepts, the
+// identity is itself a normalized address, maps to itself again, and the
+// delivery form differs from the input only by surrounding space.
+func FuzzPolicyIdentity(f *testing.F) {
+	for _, s := range []string{
+		"User.Name+tag@Gmail.com", "u.s.e.r@googlemail.com", "a.+x@example.com", "+tag@example.com",
+		"a+b+c@example.co.kr", "...@gmail.com", "a.b@GOOGLEMAIL.COM", " Alice+Event@Example.com ", "x@gmail.co",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, p := range []Policy{PolicyExact, PolicyMailbox} {
+			a, err := p.Parse(raw)
+			if err != nil {
+				continue
+			}
+			if again, err := NormalizeEmail(a.Identity); err != nil || again != a.Identity {
+				t.Fatalf("%s: identity %q of %q is not a normalized address (%q, %v)", p, a.Identity, raw, again, err)
+			}
+			if b, err := p.Parse(a.Identity); err != nil || b.Identity != a.Identity {
+				t.Fatalf("%s: identity %q of %q is not a fixed point: %q, %v", p, a.Identity, raw, b.Identity, err)
+			}
+			if a.Delivery != strings.TrimSpace(raw) {
+				t.Fatalf("%s: delivery %q is not the typed %q", p, a.Delivery, raw)
+			}
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/token"
+	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 )
 
 // DefaultHTTPAddr is where auth listens unless FAREWELL_HTTP_ADDR says otherwise.
@@ -41,8 +42,16 @@ type Codes struct {
 	TTL time.Duration
 	// ResendCooldown is the minimum pause between two codes for one email.
 	ResendCooldown time.Duration
-	// HourlyLimit caps codes per email per hour.
+	// HourlyLimit caps the codes one client gets for one address per hour.
 	HourlyLimit int
+	// AddressLimit caps the codes one address gets, all clients together,
+	// per AddressWindow: small and short, so that strangers asking for a
+	// participant's address delay them by one window at most.
+	AddressLimit int
+	// AddressWindow is the fixed window of AddressLimit.
+	AddressWindow time.Duration
+	// Policy says which addresses are one mailbox, hence one participant.
+	Policy codes.Policy
 	// MaxAttempts is how many wrong codes burn the current one.
 	MaxAttempts int
 	// IPRequestLimit caps code requests per client IP per IPWindow.
@@ -63,6 +72,9 @@ func Load(e *pkgconfig.Env) (Config, error) {
 			TTL:            e.Duration("FAREWELL_CODE_TTL", 5*time.Minute),
 			ResendCooldown: e.Duration("FAREWELL_CODE_RESEND_COOLDOWN", 60*time.Second),
 			HourlyLimit:    e.Int("FAREWELL_CODE_HOURLY_LIMIT", 5),
+			AddressLimit:   e.Int("FAREWELL_CODE_ADDRESS_LIMIT", 10),
+			AddressWindow:  e.Duration("FAREWELL_CODE_ADDRESS_WINDOW", 5*time.Minute),
+			Policy:         codes.Policy(e.String("FAREWELL_EMAIL_POLICY", string(codes.PolicyMailbox))),
 			MaxAttempts:    e.Int("FAREWELL_CODE_MAX_ATTEMPTS", 5),
 			IPRequestLimit: e.Int("FAREWELL_IP_RATE_LIMIT", 30),
 			IPVerifyLimit:  e.Int("FAREWELL_IP_VERIFY_LIMIT", 60),
@@ -96,6 +108,15 @@ func (c Config) Validate() error {
 	}
 	if k.HourlyLimit < 1 {
 		fail("FAREWELL_CODE_HOURLY_LIMIT must be at least 1")
+	}
+	if k.AddressLimit < 1 {
+		fail("FAREWELL_CODE_ADDRESS_LIMIT must be at least 1")
+	}
+	if k.AddressWindow < time.Second || k.AddressWindow > time.Hour {
+		fail("FAREWELL_CODE_ADDRESS_WINDOW must be between 1s and 1h")
+	}
+	if _, err := codes.ParsePolicy(string(k.Policy)); err != nil {
+		fail("FAREWELL_EMAIL_POLICY: %v", err)
 	}
 	if k.MaxAttempts < 1 || k.MaxAttempts > 20 {
 		fail("FAREWELL_CODE_MAX_ATTEMPTS must be between 1 and 20")

@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		refusedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "farewell_auth_codes_refused_total",
-			Help: "Code requests refused, by reason (ip, cooldown, hourly, invalid_email, publish_failed, store_error).",
+			Help: "Code requests refused, by reason (ip, cooldown, hourly, address, invalid_email, publish_failed, store_error).",
 		}, []string{"reason"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "farewell_auth_verifications_total",

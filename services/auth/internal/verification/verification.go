@@ -37,6 +37,9 @@ const (
 	LimitIPRequests Limit = "ip"
 	LimitCooldown   Limit = "cooldown"
 	LimitHourly     Limit = "hourly"
+	// LimitAddress: the address got as many codes as all clients together
+	// may get in a window.
+	LimitAddress    Limit = "address"
 	LimitIPVerifies Limit = "ip_verify"
 	// LimitAttempts: too many wrong codes; the code was burned.
 	LimitAttempts Limit = "attempts"
@@ -63,7 +66,8 @@ type AttemptState int
 
 // Attempt states.
 const (
-	// AttemptMissing: no live code for the email (never sent, expired, used or burned).
+	// AttemptMissing: no live code for the email and client (never sent,
+	// expired, used or burned).
 	AttemptMissing AttemptState = iota
 	// AttemptExhausted: the code had no attempts left and is now deleted.
 	AttemptExhausted
@@ -80,27 +84,32 @@ type Attempt struct {
 	Digest string
 }
 
-// CodeStore keeps codes, attempts and limits. Every method is atomic.
+// CodeStore keeps codes, attempts and limits. Every method is atomic. A
+// code belongs to the pair (email, client): the client that asked for it is
+// the only one that can use it or burn it, so a stranger who knows the
+// address cannot take the participant's chance away.
 type CodeStore interface {
-	// Issue applies the per-IP, cooldown and hourly limits and, when they
-	// allow it, stores digest as email's code with zero attempts. It returns
-	// nil when the code was stored.
-	Issue(ctx context.Context, ip, email, digest string, now time.Time) (*Refusal, error)
-	// Undo removes a code whose message could not be published, with its
-	// cooldown and hourly count, so the participant can ask again at once.
-	Undo(ctx context.Context, email, digest string) error
-	// AllowVerify counts a verify call against the per-IP limit.
-	AllowVerify(ctx context.Context, ip string, now time.Time) (*Refusal, error)
-	// BeginAttempt counts one attempt before the code is compared, so
-	// concurrent guesses can never exceed the limit.
-	BeginAttempt(ctx context.Context, email string) (Attempt, error)
-	// DeleteIfMatch deletes email's code if its digest is still digest and
-	// reports whether it did: the single-use guarantee.
-	DeleteIfMatch(ctx context.Context, email, digest string) (bool, error)
+	// Issue applies the per-client, cooldown, hourly and per-address limits
+	// and, when they allow it, stores digest as the code of (email, client)
+	// with zero attempts. It returns nil when the code was stored.
+	Issue(ctx context.Context, client, email, digest string, now time.Time) (*Refusal, error)
+	// Undo removes a code issued at issuedAt whose message could not be
+	// published, with its cooldown and counts, so the participant can ask
+	// again at once.
+	Undo(ctx context.Context, client, email, digest string, issuedAt time.Time) error
+	// AllowVerify counts a verify call against the per-client limit.
+	AllowVerify(ctx context.Context, client string, now time.Time) (*Refusal, error)
+	// BeginAttempt counts one attempt on the code of (email, client) before
+	// it is compared, so concurrent guesses can never exceed the limit.
+	BeginAttempt(ctx context.Context, client, email string) (Attempt, error)
+	// DeleteIfMatch deletes the code of (email, client) if its digest is
+	// still digest and reports whether it did: the single-use guarantee.
+	DeleteIfMatch(ctx context.Context, client, email, digest string) (bool, error)
 }
 
 // CodeRequest asks the notifier to mail a code.
 type CodeRequest struct {
+	// Email is the address as typed: the code goes there.
 	Email       string
 	Code        string
 	RequestedAt time.Time
@@ -115,9 +124,10 @@ type Announcer interface {
 	AnnounceCode(ctx context.Context, r CodeRequest) error
 }
 
-// Minter issues participant tokens.
+// Minter issues participant tokens for an identity, carrying the address
+// as typed for the mail that follows.
 type Minter interface {
-	Mint(email string, now time.Time) (string, error)
+	MintFor(identity, delivery string, now time.Time) (string, error)
 }
 
 // Settings are the rules the service applies.
@@ -126,6 +136,8 @@ type Settings struct {
 	ResendCooldown time.Duration
 	MaxAttempts    int
 	PublishTimeout time.Duration
+	// Policy maps an address to its participant identity.
+	Policy codes.Policy
 }
 
 // Service issues and verifies codes.
@@ -145,6 +157,9 @@ func New(store CodeStore, pub Announcer, tokens Minter, hasher codes.Hasher, set
 	if store == nil || pub == nil || tokens == nil || log == nil {
 		return nil, errors.New("verification: store, announcer, minter and logger are required")
 	}
+	if _, err := codes.ParsePolicy(string(set.Policy)); err != nil {
+		return nil, fmt.Errorf("verification: %w", err)
+	}
 	if set.MaxAttempts < 1 || set.CodeTTL <= 0 || set.PublishTimeout <= 0 {
 		return nil, errors.New("verification: incomplete settings")
 	}
@@ -155,11 +170,13 @@ func New(store CodeStore, pub Announcer, tokens Minter, hasher codes.Hasher, set
 	return &Service{store: store, pub: pub, tokens: tokens, hasher: hasher, set: set, log: log, metrics: m, now: time.Now}, nil
 }
 
-// RequestCode issues a new code for rawEmail and returns once the code
-// request is durable in Kafka. It returns ErrInvalidEmail, a *LimitError or
-// ErrUnavailable.
-func (s *Service) RequestCode(ctx context.Context, ip, rawEmail string) error {
-	email, err := codes.NormalizeEmail(rawEmail)
+// RequestCode issues a new code for rawEmail to client (the key of the
+// per-client limits) and returns once the code request is durable in Kafka.
+// Limits and the code are kept under the address's identity; the code is
+// mailed to the address as typed. It returns ErrInvalidEmail, a *LimitError
+// or ErrUnavailable.
+func (s *Service) RequestCode(ctx context.Context, client, rawEmail string) error {
+	addr, err := s.set.Policy.Parse(rawEmail)
 	if err != nil {
 		s.metrics.refused(refusedInvalidEmail)
 		return ErrInvalidEmail
@@ -168,9 +185,10 @@ func (s *Service) RequestCode(ctx context.Context, ip, rawEmail string) error {
 	if err != nil {
 		return err
 	}
+	email := addr.Identity
 	digest := s.hasher.Sum(email, code)
 	now := s.now()
-	refusal, err := s.store.Issue(ctx, ip, email, digest, now)
+	refusal, err := s.store.Issue(ctx, client, email, digest, now)
 	if err != nil {
 		s.metrics.refused(refusedStoreError)
 		return fmt.Errorf("issue code: %w: %w", ErrUnavailable, err)
@@ -181,14 +199,14 @@ func (s *Service) RequestCode(ctx context.Context, ip, rawEmail string) error {
 	}
 
 	req := CodeRequest{
-		Email: email, Code: code, RequestedAt: now, ExpiresAt: now.Add(s.set.CodeTTL), RequestID: uuid.NewString(),
+		Email: addr.Delivery, Code: code, RequestedAt: now, ExpiresAt: now.Add(s.set.CodeTTL), RequestID: uuid.NewString(),
 	}
 	// A client that hangs up must not leave a stored code whose email may
 	// or may not be on its way: the publish runs to its own deadline.
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.set.PublishTimeout)
 	defer cancel()
 	if err := s.pub.AnnounceCode(pubCtx, req); err != nil {
-		s.undo(email, digest)
+		s.undo(client, email, digest, now)
 		s.metrics.refused(refusedPublishFailed)
 		return fmt.Errorf("publish code request: %w: %w", ErrUnavailable, err)
 	}
@@ -198,18 +216,19 @@ func (s *Service) RequestCode(ctx context.Context, ip, rawEmail string) error {
 
 // undo releases what Issue reserved. If it fails, the cooldown and the code
 // simply expire on their own.
-func (s *Service) undo(email, digest string) {
+func (s *Service) undo(client, email, digest string, issuedAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Undo(ctx, email, digest); err != nil {
+	if err := s.store.Undo(ctx, client, email, digest, issuedAt); err != nil {
 		s.log.Warn("could not undo an unpublished code; it will expire", "err", err)
 	}
 }
 
-// Verify checks rawCode for rawEmail and returns a participant token. It
+// Verify checks rawCode against the code client asked for rawEmail and
+// returns a participant token whose subject is the address's identity. It
 // returns ErrInvalidEmail, ErrInvalidCode, a *LimitError or ErrUnavailable.
-func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (string, error) {
-	email, err := codes.NormalizeEmail(rawEmail)
+func (s *Service) Verify(ctx context.Context, client, rawEmail, rawCode string) (string, error) {
+	addr, err := s.set.Policy.Parse(rawEmail)
 	if err != nil {
 		s.metrics.verified(outcomeInvalidEmail)
 		return "", ErrInvalidEmail
@@ -218,8 +237,9 @@ func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (str
 		s.metrics.verified(outcomeMalformed)
 		return "", ErrInvalidCode
 	}
+	email := addr.Identity
 	now := s.now()
-	refusal, err := s.store.AllowVerify(ctx, ip, now)
+	refusal, err := s.store.AllowVerify(ctx, client, now)
 	if err != nil {
 		s.metrics.verified(outcomeError)
 		return "", fmt.Errorf("verify rate limit: %w: %w", ErrUnavailable, err)
@@ -229,7 +249,7 @@ func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (str
 		return "", &LimitError{Limit: refusal.Limit, RetryAfter: refusal.RetryAfter}
 	}
 
-	attempt, err := s.store.BeginAttempt(ctx, email)
+	attempt, err := s.store.BeginAttempt(ctx, client, email)
 	if err != nil {
 		s.metrics.verified(outcomeError)
 		return "", fmt.Errorf("begin attempt: %w: %w", ErrUnavailable, err)
@@ -250,7 +270,7 @@ func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (str
 		}
 		// That was the last attempt: burn the code so it cannot be guessed
 		// further, even with the right digits.
-		if _, err := s.store.DeleteIfMatch(ctx, email, attempt.Digest); err != nil {
+		if _, err := s.store.DeleteIfMatch(ctx, client, email, attempt.Digest); err != nil {
 			s.metrics.verified(outcomeError)
 			return "", fmt.Errorf("burn code: %w: %w", ErrUnavailable, err)
 		}
@@ -258,7 +278,7 @@ func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (str
 		return "", s.attemptsExhausted()
 	}
 
-	consumed, err := s.store.DeleteIfMatch(ctx, email, attempt.Digest)
+	consumed, err := s.store.DeleteIfMatch(ctx, client, email, attempt.Digest)
 	if err != nil {
 		s.metrics.verified(outcomeError)
 		return "", fmt.Errorf("consume code: %w: %w", ErrUnavailable, err)
@@ -268,7 +288,7 @@ func (s *Service) Verify(ctx context.Context, ip, rawEmail, rawCode string) (str
 		s.metrics.verified(outcomeAlreadyUsed)
 		return "", ErrInvalidCode
 	}
-	tok, err := s.tokens.Mint(email, now)
+	tok, err := s.tokens.MintFor(email, addr.Delivery, now)
 	if err != nil {
 		s.metrics.verified(outcomeError)
 		return "", fmt.Errorf("mint token: %w", err)

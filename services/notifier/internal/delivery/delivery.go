@@ -84,9 +84,12 @@ const (
 type Decided struct {
 	SchemaVersion uint32
 	EventID       string
-	Email         string
-	Status        DecisionStatus
-	Rank          int64
+	// Email is the participant (the identity under the email policy).
+	Email string
+	// Delivery is the address as typed, where the mail goes; empty: Email.
+	Delivery string
+	Status   DecisionStatus
+	Rank     int64
 }
 
 // Job is one email to send.
@@ -156,9 +159,16 @@ func ResultJob(m Decided, notifyLosers bool) (Job, SkipReason, error) {
 		return Job{}, SkipNone, invalid("missing event_id")
 	case m.Email == "":
 		return Job{}, SkipNone, invalid("missing email")
+	case len(m.Delivery) > 254:
+		return Job{}, SkipNone, invalid("oversized delivery_email")
 	}
 	var status string
+	// The participant's mail goes to the address they typed; the job's id
+	// stays the participant's, so one mailbox gets one result.
 	job := Job{Kind: KindResult, To: m.Email}
+	if m.Delivery != "" {
+		job.To = m.Delivery
+	}
 	switch m.Status {
 	case StatusSuccess:
 		if m.Rank < 1 {

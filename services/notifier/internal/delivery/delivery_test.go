@@ -117,3 +117,19 @@ func TestJobIdentity(t *testing.T) {
 		t.Fatal("sent TTLs changed")
 	}
 }
+
+// TestResultGoesToTheTypedAddress: the decision is mailed to the delivery
+// address when the message has one, and the job stays the participant's,
+// so two spellings of one mailbox get one mail.
+func TestResultGoesToTheTypedAddress(t *testing.T) {
+	t.Parallel()
+	m := Decided{SchemaVersion: 1, EventID: "ev", Email: "username@gmail.com", Delivery: "User.Name+ev@GoogleMail.com", Status: StatusSuccess, Rank: 3}
+	job, _, err := ResultJob(m, true)
+	if err != nil || job.To != m.Delivery || job.ID != "ev:username@gmail.com:SUCCESS" {
+		t.Fatalf("job = %+v, %v; want To the typed address and the identity's id", job, err)
+	}
+	m.Delivery = ""
+	if job, _, err := ResultJob(m, true); err != nil || job.To != m.Email {
+		t.Fatalf("without a delivery address: job = %+v, %v; want To the email", job, err)
+	}
+}

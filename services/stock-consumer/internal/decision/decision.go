@@ -60,8 +60,13 @@ var ErrUnavailable = errors.New("server unavailable")
 
 // Application is one admitted application, as read from Kafka.
 type Application struct {
-	EventID       string
-	Email         string
+	EventID string
+	// Email is the participant's identity, the key of the decision.
+	Email string
+	// Delivery is the address the participant typed, where the decision is
+	// mailed; empty when it is Email or unknown (stranded admissions and
+	// decisions rebuilt from MySQL carry none: the mail then goes to Email).
+	Delivery      string
 	ApplicationID string
 	AppliedAt     time.Time
 	// Partition and Offset are the message's place in the applications

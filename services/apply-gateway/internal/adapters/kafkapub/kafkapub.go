@@ -38,6 +38,14 @@ var (
 	_ admin.Announcer     = (*Broker)(nil)
 )
 
+// deliveryOf is the delivery address to send, empty when it is the email.
+func deliveryOf(a admission.Application) string {
+	if a.Delivery == a.Email {
+		return ""
+	}
+	return a.Delivery
+}
+
 // New returns a Broker for one event.
 func New(pub Publisher, eventID, instance, applicationsTopic, adminTopic string) *Broker {
 	return &Broker{pub: pub, eventID: eventID, instance: instance, applicationsTopic: applicationsTopic, adminTopic: adminTopic}
@@ -48,7 +56,7 @@ func New(pub Publisher, eventID, instance, applicationsTopic, adminTopic string)
 func (b *Broker) Announce(ctx context.Context, a admission.Application) (admission.Place, error) {
 	v, err := proto.Marshal(&farewellv1.ApplicationSubmitted{
 		SchemaVersion: SchemaVersion, EventId: a.EventID, Email: a.Email, ApplicationId: a.ID,
-		AppliedAtUnixMs: a.AppliedAt.UnixMilli(), GatewayInstance: b.instance,
+		AppliedAtUnixMs: a.AppliedAt.UnixMilli(), GatewayInstance: b.instance, DeliveryEmail: deliveryOf(a),
 	})
 	if err != nil {
 		return admission.Place{}, fmt.Errorf("encode application: %w", err)

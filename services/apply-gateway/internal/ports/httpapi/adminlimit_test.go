@@ -55,7 +55,9 @@ func (f *fakeAdmin) ExportWinners(context.Context, func([]admin.Winner) error) e
 // sold-out flag.
 type fakeApplier struct{}
 
-func (fakeApplier) Apply(context.Context, string) (*fairlog.Receipt, error) { return nil, nil }
+func (fakeApplier) ApplyFor(context.Context, string, string) (*fairlog.Receipt, error) {
+	return nil, nil
+}
 func (fakeApplier) Status(context.Context, string) (admission.View, error) {
 	return admission.View{Status: admission.Pending}, nil
 }

@@ -129,7 +129,7 @@ func newGatewayFull(t *testing.T, o gatewayOptions) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.codec, err = token.New(token.Config{Current: token.Key{ID: "k1", Secret: []byte(strings.Repeat("s3cr3t-", 6))}, Issuer: "iss", Audience: "aud", TTL: time.Minute})
+	g.codec, err = token.New(token.Config{Current: token.Key{ID: "k1", Secret: []byte(strings.Repeat("s3cr3t-", 6))}, Issuer: "iss", Audience: "aud", TTL: time.Minute, Event: g.eventID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,8 +368,11 @@ func TestBrokerFailureAnswers503AndLeavesNothing(t *testing.T) {
 
 func TestAuthAndAdminErrors(t *testing.T) {
 	g := newGateway(t, false)
-	other, _ := token.New(token.Config{Current: token.Key{ID: "k1", Secret: []byte(strings.Repeat("other-k", 6))}, Issuer: "iss", Audience: "aud", TTL: time.Minute})
+	other, _ := token.New(token.Config{Current: token.Key{ID: "k1", Secret: []byte(strings.Repeat("other-k", 6))}, Issuer: "iss", Audience: "aud", TTL: time.Minute, Event: g.eventID})
 	forged, _ := other.Mint("mallory@example.com", time.Now())
+	// Signed with the gateway's own key, but for another event.
+	elsewhere, _ := token.New(token.Config{Current: token.Key{ID: "k1", Secret: []byte(strings.Repeat("s3cr3t-", 6))}, Issuer: "iss", Audience: "aud", TTL: time.Minute, Event: g.eventID + "-other"})
+	otherEvent, _ := elsewhere.Mint("alice@example.com", time.Now())
 	tests := []struct {
 		name   string
 		method string
@@ -383,6 +386,7 @@ func TestAuthAndAdminErrors(t *testing.T) {
 		{"no bearer prefix", "POST", "/api/event/apply", "", map[string]string{"Authorization": forged}, 401, httpserver.CodeUnauthorized},
 		{"wrong key", "POST", "/api/event/apply", "", map[string]string{"Authorization": "Bearer " + forged}, 401, httpapi.CodeInvalidToken},
 		{"garbage token", "GET", "/api/event/status", "", map[string]string{"Authorization": "Bearer abc.def.ghi"}, 401, httpapi.CodeInvalidToken},
+		{"token for another event", "POST", "/api/event/apply", "", map[string]string{"Authorization": "Bearer " + otherEvent}, 401, httpapi.CodeInvalidToken},
 		{"missing admin key", "GET", "/api/admin/event", "", nil, 403, httpapi.CodeInvalidAdminKey},
 		{"wrong admin key", "POST", "/api/admin/event/stock", `{"count":5}`, map[string]string{"X-ADMIN-KEY": "nope"}, 403, httpapi.CodeInvalidAdminKey},
 		{"negative stock", "POST", "/api/admin/event/stock", `{"count":-1}`, map[string]string{"X-ADMIN-KEY": adminKey}, 400, httpapi.CodeInvalidStock},
@@ -514,5 +518,35 @@ func TestWinnersExportStreamsEveryWinner(t *testing.T) {
 
 	if r, env := g.do(http.MethodGet, "/api/admin/event/winners", "", nil); r.StatusCode != http.StatusForbidden || env.Code != "INVALID_ADMIN_KEY" {
 		t.Fatalf("export without the key: %d %s", r.StatusCode, env.Code)
+	}
+}
+
+// TestOneMailboxAppliesOnce: two tokens for one participant identity
+// (the auth service's email policy folded two spellings of one mailbox),
+// each carrying the address as typed: the second apply is 409, and the one
+// message on Kafka is keyed by the identity and carries the typed address
+// of the first for the decision's mail.
+func TestOneMailboxAppliesOnce(t *testing.T) {
+	g := newGateway(t, false)
+	g.setStock(10)
+	mint := func(delivery string) map[string]string {
+		tok, err := g.codec.MintFor("username@gmail.com", delivery, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"Authorization": "Bearer " + tok}
+	}
+	resp, env := g.do("POST", "/api/event/apply", "", mint("User.Name+gift@GoogleMail.com"))
+	expect(t, resp, env, http.StatusAccepted, "OK")
+	resp, env = g.do("POST", "/api/event/apply", "", mint("u.sername@gmail.com"))
+	expect(t, resp, env, http.StatusConflict, httpapi.CodeAlreadyApplied)
+
+	msgs := testinfra.ReadUntilIdle(t, g.brokers, g.appsTopic, 2*time.Second)
+	if len(msgs) != 1 || string(msgs[0].Key) != "username@gmail.com" {
+		t.Fatalf("kafka got %d messages: %v", len(msgs), msgs)
+	}
+	var m farewellv1.ApplicationSubmitted
+	if err := proto.Unmarshal(msgs[0].Value, &m); err != nil || m.GetEmail() != "username@gmail.com" || m.GetDeliveryEmail() != "User.Name+gift@GoogleMail.com" {
+		t.Fatalf("message = %v (%v), want the identity and the typed address", &m, err)
 	}
 }

@@ -50,7 +50,7 @@ const (
 
 // Applier is the participant side.
 type Applier interface {
-	Apply(ctx context.Context, email string) (*fairlog.Receipt, error)
+	ApplyFor(ctx context.Context, email, delivery string) (*fairlog.Receipt, error)
 	Status(ctx context.Context, email string) (admission.View, error)
 	SetSoldOut(bool)
 }
@@ -129,14 +129,15 @@ func (h *Handlers) requireToken(c *gin.Context) {
 		return
 	}
 	c.Set("email", claims.Email)
+	c.Set("delivery", claims.Delivery)
 	c.Next()
 }
 
 // requireAdminKey lets a request through only with the admin key. The key
 // is hashed first, so the comparison takes the same time whatever the
 // length or the prefix of the guess. Every attempt goes through the failure
-// limiter, keyed by c.ClientIP (the TCP peer, or the address a trusted
-// proxy names): too many wrong keys from one client and it gets 429 with
+// limiter, keyed by the client (httpserver.ClientKey of the TCP peer, or of
+// the address a trusted proxy names; an IPv6 /64 is one client): too many wrong keys from one client and it gets 429 with
 // Retry-After, right key or not, until the window ends. A missing or empty
 // key is 403 but not counted: it guesses nothing, and counting it would let
 // a scanner without any key lock the operators out.
@@ -144,7 +145,7 @@ func (h *Handlers) requireAdminKey(c *gin.Context) {
 	raw := c.GetHeader("X-ADMIN-KEY")
 	given := sha256.Sum256([]byte(raw))
 	ok := raw != "" && subtle.ConstantTimeCompare(given[:], h.adminKey[:]) == 1
-	client := c.ClientIP()
+	client := httpserver.ClientKey(c.ClientIP())
 	wait, blocked, failures := h.adminFailures.attempt(client, !ok && raw != "")
 	switch {
 	case blocked:
@@ -164,7 +165,7 @@ func (h *Handlers) requireAdminKey(c *gin.Context) {
 }
 
 func (h *Handlers) apply(c *gin.Context) {
-	receipt, err := h.applier.Apply(c.Request.Context(), c.GetString("email"))
+	receipt, err := h.applier.ApplyFor(c.Request.Context(), c.GetString("email"), c.GetString("delivery"))
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -2,16 +2,24 @@
 // in Redis. Every operation is one Lua script (files under lua/, embedded
 // and loaded once, run with EVALSHA), so each is atomic.
 //
-// Keys (all expire on their own):
+// Keys (all expire on their own). <email> is the participant identity under
+// the email policy, <client> the client key (an IPv4 address or an IPv6
+// /64); an identity holds no ':', so <email>:<client> is unambiguous:
 //
-//	farewell:auth:code:<email>          hash {hmac, attempts}, TTL = code TTL
-//	farewell:auth:cooldown:<email>      resend cooldown
-//	farewell:auth:hourly:<email>        codes issued in the current hour
-//	farewell:auth:ip:<ip>:<window>      code requests from an IP in a window
-//	farewell:auth:ipv:<ip>:<window>     verify calls from an IP in a window
+//	farewell:auth:code:<email>:<client>      hash {hmac, attempts}, TTL = code TTL
+//	farewell:auth:cooldown:<email>:<client>  resend cooldown
+//	farewell:auth:hourly:<email>:<client>    codes issued in the current hour
+//	farewell:auth:addr:<email>:<window>      codes issued to the address in a window, all clients
+//	farewell:auth:ip:<client>:<window>       code requests from a client in a window
+//	farewell:auth:ipv:<client>:<window>      verify calls from a client in a window
 //
-// The scripts touch an IP key and email keys together, which Redis Cluster
-// would refuse (different slots); Farewell runs one Redis primary.
+// Each client asking for an address has its own code, cooldown, hourly quota
+// and attempts, so a stranger who knows the address can neither use up the
+// participant's quota nor burn the participant's code; the per-address cap
+// bounds how many codes all clients together get in a window.
+//
+// The scripts touch a client key and email keys together, which Redis
+// Cluster would refuse (different slots); Farewell runs one Redis primary.
 package redisstore
 
 import (
@@ -25,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/terning-farewell/farewell/pkg/redisx"
+	"github.com/terning-farewell/farewell/services/auth/internal/codes"
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
@@ -42,6 +51,10 @@ type Limits struct {
 	IPRequestLimit int
 	IPVerifyLimit  int
 	IPWindow       time.Duration
+	// AddressLimit caps the codes issued to one address, all clients
+	// together, per AddressWindow.
+	AddressLimit  int
+	AddressWindow time.Duration
 }
 
 // Client is the part of a Redis client the store needs.
@@ -54,14 +67,14 @@ type Store struct {
 	rdb    Client
 	limits Limits
 
-	issue, undo, rateLimit, attempt, deleteIfMatch *redis.Script
+	issue, undo, rateLimit, attempt, deleteIfMatch, pinPolicy *redis.Script
 }
 
 var _ verification.CodeStore = (*Store)(nil)
 
 // New loads the scripts into Redis and returns a Store.
 func New(ctx context.Context, rdb Client, limits Limits) (*Store, error) {
-	if limits.IPWindow <= 0 || limits.CodeTTL <= 0 || limits.ResendCooldown <= 0 || limits.MaxAttempts < 1 {
+	if limits.IPWindow <= 0 || limits.AddressWindow <= 0 || limits.AddressLimit < 1 || limits.CodeTTL <= 0 || limits.ResendCooldown <= 0 || limits.MaxAttempts < 1 {
 		return nil, errors.New("store: incomplete limits")
 	}
 	s := &Store{rdb: rdb, limits: limits}
@@ -74,6 +87,7 @@ func New(ctx context.Context, rdb Client, limits Limits) (*Store, error) {
 		{&s.rateLimit, "lua/ratelimit.lua"},
 		{&s.attempt, "lua/attempt.lua"},
 		{&s.deleteIfMatch, "lua/delete_if_match.lua"},
+		{&s.pinPolicy, "lua/pin_policy.lua"},
 	} {
 		script, err := redisx.LoadScript(ctx, rdb, scriptFiles, sc.file)
 		if err != nil {
@@ -84,14 +98,40 @@ func New(ctx context.Context, rdb Client, limits Limits) (*Store, error) {
 	return s, nil
 }
 
-// CodeKey is the hash holding email's code digest and attempts.
-func CodeKey(email string) string { return "farewell:auth:code:" + email }
+// ErrPolicyInUse: the event already has applications under another email policy.
+var ErrPolicyInUse = errors.New("the event has applications under another email policy")
 
-// CooldownKey exists while email may not ask for another code.
-func CooldownKey(email string) string { return "farewell:auth:cooldown:" + email }
+// PinPolicy records policy as the email policy of eventID. An event that
+// already has applications under another policy keeps it, and PinPolicy
+// returns ErrPolicyInUse: changing it would give one mailbox two identities,
+// hence two applications. An event without applications takes the new one.
+func (s *Store) PinPolicy(ctx context.Context, eventID string, policy codes.Policy) error {
+	k := redisx.KeysFor(eventID)
+	res, err := s.pinPolicy.Run(ctx, s.rdb, []string{k.EmailPolicy, k.Applied}, string(policy)).StringSlice()
+	if err != nil || len(res) != 2 {
+		return fmt.Errorf("pin-policy script: %w (reply %v)", err, res)
+	}
+	if res[0] == "in_use" {
+		return fmt.Errorf("%w: event %q runs under %q, not %q; keep FAREWELL_EMAIL_POLICY=%s or start a new event id", ErrPolicyInUse, eventID, res[1], policy, res[1])
+	}
+	return nil
+}
 
-// HourlyKey counts the codes issued to email in the current hour.
-func HourlyKey(email string) string { return "farewell:auth:hourly:" + email }
+// CodeKey is the hash holding the digest and attempts of the code client
+// asked for email.
+func CodeKey(email, client string) string { return "farewell:auth:code:" + email + ":" + client }
+
+// CooldownKey exists while client may not ask for another code for email.
+func CooldownKey(email, client string) string {
+	return "farewell:auth:cooldown:" + email + ":" + client
+}
+
+// HourlyKey counts the codes client got for email in the current hour.
+func HourlyKey(email, client string) string { return "farewell:auth:hourly:" + email + ":" + client }
+
+func addressKey(email string, window int64) string {
+	return "farewell:auth:addr:" + email + ":" + strconv.FormatInt(window, 10)
+}
 
 // ipRequestKey and ipVerifyKey count per client IP in fixed windows.
 func ipRequestKey(ip string, window int64) string {
@@ -102,21 +142,21 @@ func ipVerifyKey(ip string, window int64) string {
 	return "farewell:auth:ipv:" + ip + ":" + strconv.FormatInt(window, 10)
 }
 
-// window returns the index of the fixed window holding now and the time left in it.
-func (s *Store) window(now time.Time) (int64, time.Duration) {
-	size := s.limits.IPWindow.Milliseconds()
-	ms := now.UnixMilli()
-	return ms / size, time.Duration(size-ms%size) * time.Millisecond
+// window returns the index of the fixed window of size holding now and the time left in it.
+func window(size time.Duration, now time.Time) (int64, time.Duration) {
+	ms, sz := now.UnixMilli(), size.Milliseconds()
+	return ms / sz, time.Duration(sz-ms%sz) * time.Millisecond
 }
 
 // Issue implements verification.CodeStore.
-func (s *Store) Issue(ctx context.Context, ip, email, digest string, now time.Time) (*verification.Refusal, error) {
-	w, left := s.window(now)
+func (s *Store) Issue(ctx context.Context, client, email, digest string, now time.Time) (*verification.Refusal, error) {
+	w, left := window(s.limits.IPWindow, now)
+	aw, aleft := window(s.limits.AddressWindow, now)
 	res, err := s.issue.Run(ctx, s.rdb,
-		[]string{ipRequestKey(ip, w), CooldownKey(email), HourlyKey(email), CodeKey(email)},
+		[]string{ipRequestKey(client, w), CooldownKey(email, client), HourlyKey(email, client), CodeKey(email, client), addressKey(email, aw)},
 		s.limits.IPRequestLimit, left.Milliseconds(),
 		s.limits.ResendCooldown.Milliseconds(), s.limits.HourlyLimit, hourlyWindow.Milliseconds(),
-		digest, s.limits.CodeTTL.Milliseconds(),
+		digest, s.limits.CodeTTL.Milliseconds(), s.limits.AddressLimit, aleft.Milliseconds(),
 	).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("issue script: %w", err)
@@ -134,14 +174,17 @@ func (s *Store) Issue(ctx context.Context, ip, email, digest string, now time.Ti
 		return refusal(verification.LimitCooldown, ttl), nil
 	case "hourly":
 		return refusal(verification.LimitHourly, ttl), nil
+	case "address":
+		return refusal(verification.LimitAddress, ttl), nil
 	default:
 		return nil, fmt.Errorf("issue script: unexpected verdict %q", verdict)
 	}
 }
 
 // Undo implements verification.CodeStore.
-func (s *Store) Undo(ctx context.Context, email, digest string) error {
-	err := s.undo.Run(ctx, s.rdb, []string{CooldownKey(email), HourlyKey(email), CodeKey(email)}, digest).Err()
+func (s *Store) Undo(ctx context.Context, client, email, digest string, issuedAt time.Time) error {
+	aw, _ := window(s.limits.AddressWindow, issuedAt)
+	err := s.undo.Run(ctx, s.rdb, []string{CooldownKey(email, client), HourlyKey(email, client), CodeKey(email, client), addressKey(email, aw)}, digest).Err()
 	if err != nil {
 		return fmt.Errorf("undo script: %w", err)
 	}
@@ -149,9 +192,9 @@ func (s *Store) Undo(ctx context.Context, email, digest string) error {
 }
 
 // AllowVerify implements verification.CodeStore.
-func (s *Store) AllowVerify(ctx context.Context, ip string, now time.Time) (*verification.Refusal, error) {
-	w, left := s.window(now)
-	res, err := s.rateLimit.Run(ctx, s.rdb, []string{ipVerifyKey(ip, w)}, s.limits.IPVerifyLimit, left.Milliseconds()).Int64Slice()
+func (s *Store) AllowVerify(ctx context.Context, client string, now time.Time) (*verification.Refusal, error) {
+	w, left := window(s.limits.IPWindow, now)
+	res, err := s.rateLimit.Run(ctx, s.rdb, []string{ipVerifyKey(client, w)}, s.limits.IPVerifyLimit, left.Milliseconds()).Int64Slice()
 	if err != nil || len(res) != 2 {
 		return nil, fmt.Errorf("verify rate-limit script: %w (reply %v)", err, res)
 	}
@@ -162,8 +205,8 @@ func (s *Store) AllowVerify(ctx context.Context, ip string, now time.Time) (*ver
 }
 
 // BeginAttempt implements verification.CodeStore.
-func (s *Store) BeginAttempt(ctx context.Context, email string) (verification.Attempt, error) {
-	res, err := s.attempt.Run(ctx, s.rdb, []string{CodeKey(email)}, s.limits.MaxAttempts).Slice()
+func (s *Store) BeginAttempt(ctx context.Context, client, email string) (verification.Attempt, error) {
+	res, err := s.attempt.Run(ctx, s.rdb, []string{CodeKey(email, client)}, s.limits.MaxAttempts).Slice()
 	if err != nil {
 		return verification.Attempt{}, fmt.Errorf("attempt script: %w", err)
 	}
@@ -186,8 +229,8 @@ func (s *Store) BeginAttempt(ctx context.Context, email string) (verification.At
 }
 
 // DeleteIfMatch implements verification.CodeStore.
-func (s *Store) DeleteIfMatch(ctx context.Context, email, digest string) (bool, error) {
-	n, err := s.deleteIfMatch.Run(ctx, s.rdb, []string{CodeKey(email)}, digest).Int64()
+func (s *Store) DeleteIfMatch(ctx context.Context, client, email, digest string) (bool, error) {
+	n, err := s.deleteIfMatch.Run(ctx, s.rdb, []string{CodeKey(email, client)}, digest).Int64()
 	if err != nil {
 		return false, fmt.Errorf("delete-if-match script: %w", err)
 	}

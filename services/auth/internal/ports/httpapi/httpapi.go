@@ -31,15 +31,16 @@ const unavailableRetry = 5 * time.Second
 
 // Verifier is what the handlers need from the verification service.
 type Verifier interface {
-	RequestCode(ctx context.Context, ip, email string) error
-	Verify(ctx context.Context, ip, email, code string) (string, error)
+	RequestCode(ctx context.Context, client, email string) error
+	Verify(ctx context.Context, client, email, code string) (string, error)
 }
 
 var _ Verifier = (*verification.Service)(nil)
 
 // Mount registers the auth routes on engine. trustedProxies are the peers
 // whose X-Forwarded-For names the client IP (nginx); everyone else is
-// limited by the address they connect from.
+// limited by the address they connect from. Limits and codes are per client
+// key (httpserver.ClientKey: an IPv6 /64 is one client).
 func Mount(engine *gin.Engine, v Verifier, log *slog.Logger, trustedProxies []string) error {
 	if err := engine.SetTrustedProxies(trustedProxies); err != nil {
 		return fmt.Errorf("trusted proxies: %w", err)
@@ -82,7 +83,7 @@ func (h *handlers) sendVerificationCode(c *gin.Context) {
 		h.fail(c, verification.ErrInvalidEmail)
 		return
 	}
-	if err := h.v.RequestCode(c.Request.Context(), c.ClientIP(), req.Email); err != nil {
+	if err := h.v.RequestCode(c.Request.Context(), httpserver.ClientKey(c.ClientIP()), req.Email); err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -99,7 +100,7 @@ func (h *handlers) verifyCode(c *gin.Context) {
 		h.fail(c, verification.ErrInvalidEmail)
 		return
 	}
-	tok, err := h.v.Verify(c.Request.Context(), c.ClientIP(), req.Email, req.Code)
+	tok, err := h.v.Verify(c.Request.Context(), httpserver.ClientKey(c.ClientIP()), req.Email, req.Code)
 	if err != nil {
 		h.fail(c, err)
 		return

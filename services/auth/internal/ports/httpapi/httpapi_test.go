@@ -36,6 +36,9 @@ import (
 	"github.com/terning-farewell/farewell/services/auth/internal/verification"
 )
 
+// testEvent is the event the test tokens are minted for.
+const testEvent = "final-gift"
+
 // testAuth is the auth service wired to the real Redis and Kafka, with its
 // own codes topic.
 type testAuth struct {
@@ -55,13 +58,17 @@ type options struct {
 	hourlyLimit   int
 	ipLimit       int
 	ipVerifyLimit int
+	addressLimit  int
+	addressWindow time.Duration
+	policy        codes.Policy
 	closeProducer bool
 	// log, when set, replaces the silent logger (the log-scan test).
 	log *slog.Logger
 }
 
 func defaults() options {
-	return options{cooldown: time.Second, hourlyLimit: 5, ipLimit: 30, ipVerifyLimit: 60}
+	return options{cooldown: time.Second, hourlyLimit: 5, ipLimit: 30, ipVerifyLimit: 60,
+		addressLimit: 100, addressWindow: time.Minute, policy: codes.PolicyMailbox}
 }
 
 func newTestAuth(t *testing.T, o options) *testAuth {
@@ -88,13 +95,14 @@ func newTestAuth(t *testing.T, o options) *testAuth {
 	st, err := redisstore.New(ctx, rdb, redisstore.Limits{
 		CodeTTL: codeTTL, ResendCooldown: o.cooldown, HourlyLimit: o.hourlyLimit, MaxAttempts: 5,
 		IPRequestLimit: o.ipLimit, IPVerifyLimit: o.ipVerifyLimit, IPWindow: time.Minute,
+		AddressLimit: o.addressLimit, AddressWindow: o.addressWindow,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	codec, err := token.New(token.Config{
 		Current: token.Key{ID: "test", Secret: []byte("t0k3n-s3cr3t-for-tests-0123456789abcdef")},
-		Issuer:  "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute,
+		Issuer:  "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute, Event: testEvent,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +112,7 @@ func newTestAuth(t *testing.T, o options) *testAuth {
 		t.Fatal(err)
 	}
 	svc, err := verification.New(st, kafkapub.New(producer, topic), codec, hasher, verification.Settings{
-		CodeTTL: codeTTL, ResendCooldown: o.cooldown, MaxAttempts: 5, PublishTimeout: 5 * time.Second,
+		CodeTTL: codeTTL, ResendCooldown: o.cooldown, MaxAttempts: 5, PublishTimeout: 5 * time.Second, Policy: o.policy,
 	}, log, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -252,8 +260,8 @@ func TestCodeLifecycle(t *testing.T) {
 	if r.env.Message != "인증 코드가 발송되었습니다." || !strings.Contains(r.raw, `"result":null`) {
 		t.Fatalf("success body = %s", r.raw)
 	}
-	first := a.nextCodeRequest(t, email)
-	stored := a.rdb.HGetAll(context.Background(), redisstore.CodeKey(email)).Val()
+	first := a.nextCodeRequest(t, mixedCase) // mailed to the address as typed
+	stored := a.rdb.HGetAll(context.Background(), redisstore.CodeKey(email, ip)).Val()
 	if stored["hmac"] != a.hasher.Sum(email, first.GetCode()) || stored["attempts"] != "0" {
 		t.Fatalf("stored code = %v, want the HMAC of the published code and 0 attempts", stored)
 	}
@@ -262,7 +270,7 @@ func TestCodeLifecycle(t *testing.T) {
 			t.Fatalf("field %s stores the plaintext code", field)
 		}
 	}
-	if ttl := a.rdb.PTTL(context.Background(), redisstore.CodeKey(email)).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
+	if ttl := a.rdb.PTTL(context.Background(), redisstore.CodeKey(email, ip)).Val(); ttl <= 4*time.Minute || ttl > 5*time.Minute {
 		t.Fatalf("code TTL = %s, want about 5m", ttl)
 	}
 
@@ -283,7 +291,7 @@ func TestCodeLifecycle(t *testing.T) {
 	if r.env.Message != "인증 시도 횟수를 초과했습니다. 새 코드를 요청해 주세요." || r.retryAfter == "" {
 		t.Fatalf("too many attempts answer = %s (Retry-After %q)", r.raw, r.retryAfter)
 	}
-	if n := a.rdb.Exists(context.Background(), redisstore.CodeKey(email)).Val(); n != 0 {
+	if n := a.rdb.Exists(context.Background(), redisstore.CodeKey(email, ip)).Val(); n != 0 {
 		t.Fatal("burned code is still stored")
 	}
 
@@ -403,18 +411,28 @@ func TestPerIPLimits(t *testing.T) {
 	}
 }
 
+// TestHourlyLimitPerEmail: the hourly quota is per (address, client): the
+// client that used it up waits the hour, another client does not; all
+// clients together are held by the per-address cap of the window.
 func TestHourlyLimitPerEmail(t *testing.T) {
 	t.Parallel()
 	o := defaults()
 	o.hourlyLimit = 1
+	o.addressLimit = 2
 	a := newTestAuth(t, o)
-	email := uniqueEmail()
-	a.post(t, sendPath, uniqueIP(), sendBody(email)).expect(t, http.StatusOK, httpserver.CodeOK)
+	email, ip := uniqueEmail(), uniqueIP()
+	a.post(t, sendPath, ip, sendBody(email)).expect(t, http.StatusOK, httpserver.CodeOK)
 	time.Sleep(1100 * time.Millisecond) // past the cooldown
-	r := a.post(t, sendPath, uniqueIP(), sendBody(email))
+	r := a.post(t, sendPath, ip, sendBody(email))
 	r.expect(t, http.StatusTooManyRequests, httpserver.CodeTooManyRequests)
 	if secs, _ := strconv.Atoi(r.retryAfter); secs < 3500 || secs > 3600 {
 		t.Fatalf("Retry-After = %q, want about an hour", r.retryAfter)
+	}
+	a.post(t, sendPath, uniqueIP(), sendBody(email)).expect(t, http.StatusOK, httpserver.CodeOK)
+	r = a.post(t, sendPath, uniqueIP(), sendBody(email))
+	r.expect(t, http.StatusTooManyRequests, httpserver.CodeTooManyRequests)
+	if secs, _ := strconv.Atoi(r.retryAfter); secs < 1 || secs > 60 {
+		t.Fatalf("Retry-After = %q, want within the per-address window (1m)", r.retryAfter)
 	}
 }
 
@@ -423,17 +441,17 @@ func TestPublishFailureUndoesTheCode(t *testing.T) {
 	o := defaults()
 	o.closeProducer = true
 	a := newTestAuth(t, o)
-	email := uniqueEmail()
-	r := a.post(t, sendPath, uniqueIP(), sendBody(email))
+	email, ip := uniqueEmail(), uniqueIP()
+	r := a.post(t, sendPath, ip, sendBody(email))
 	r.expect(t, http.StatusServiceUnavailable, httpserver.CodeUnavailable)
 	if r.retryAfter != "5" {
 		t.Fatalf("Retry-After = %q, want 5", r.retryAfter)
 	}
 	ctx := context.Background()
-	if n := a.rdb.Exists(ctx, redisstore.CodeKey(email), redisstore.CooldownKey(email)).Val(); n != 0 {
+	if n := a.rdb.Exists(ctx, redisstore.CodeKey(email, ip), redisstore.CooldownKey(email, ip)).Val(); n != 0 {
 		t.Fatalf("%d of code/cooldown keys remain after a failed publish", n)
 	}
-	if v := a.rdb.Get(ctx, redisstore.HourlyKey(email)).Val(); v != "0" && v != "" {
+	if v := a.rdb.Get(ctx, redisstore.HourlyKey(email, ip)).Val(); v != "0" && v != "" {
 		t.Fatalf("hourly count = %q after a failed publish, want 0", v)
 	}
 }

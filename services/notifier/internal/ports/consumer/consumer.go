@@ -52,7 +52,7 @@ func NewResultHandler(d delivery.Deps, notifyLosers bool) (*Handler, error) {
 			return delivery.Job{}, delivery.SkipNone, fmt.Errorf("%w: undecodable ApplicationDecided: %v", delivery.ErrInvalidMessage, err)
 		}
 		return delivery.ResultJob(delivery.Decided{
-			SchemaVersion: m.GetSchemaVersion(), EventID: m.GetEventId(), Email: m.GetEmail(),
+			SchemaVersion: m.GetSchemaVersion(), EventID: m.GetEventId(), Email: m.GetEmail(), Delivery: m.GetDeliveryEmail(),
 			Status: delivery.DecisionStatus(m.GetStatus()), Rank: m.GetRank(),
 		}, notifyLosers)
 	}, d)

@@ -57,6 +57,6 @@ func decisionMessage(d decision.Decision) *farewellv1.ApplicationDecided {
 	}
 	return &farewellv1.ApplicationDecided{
 		SchemaVersion: SchemaVersion, EventId: d.EventID, Email: d.Email, Status: st, Rank: d.Rank,
-		DecidedAtUnixMs: d.DecidedAt.UnixMilli(), ApplicationId: d.ApplicationID,
+		DecidedAtUnixMs: d.DecidedAt.UnixMilli(), ApplicationId: d.ApplicationID, DeliveryEmail: d.Delivery,
 	}
 }

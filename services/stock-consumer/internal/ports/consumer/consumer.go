@@ -138,9 +138,11 @@ func decodeApplication(b []byte) (decision.Application, error) {
 		return decision.Application{}, errors.New("missing or oversized event_id")
 	case m.GetEmail() == "" || len(m.GetEmail()) > 254:
 		return decision.Application{}, errors.New("missing or oversized email")
+	case len(m.GetDeliveryEmail()) > 254:
+		return decision.Application{}, errors.New("oversized delivery_email")
 	}
 	return decision.Application{
-		EventID: m.GetEventId(), Email: m.GetEmail(), ApplicationID: m.GetApplicationId(),
+		EventID: m.GetEventId(), Email: m.GetEmail(), Delivery: m.GetDeliveryEmail(), ApplicationID: m.GetApplicationId(),
 		AppliedAt: time.UnixMilli(m.GetAppliedAtUnixMs()),
 	}, nil
 }
