@@ -123,7 +123,7 @@ bench: ## Load runs (seed, herd, replica, kafka, auth, drain; each next to a bar
 
 .PHONY: replay
 replay: ## Dead-letter topics: list them all; ARGS="-topic farewell.event.applications.dlq -key a@b.c" says what it would re-publish, add -execute to do it
-	@go run ./services/stock-consumer/cmd/stock-consumer replay $(ARGS)
+	@$(GO_RUN) ./services/stock-consumer/cmd/stock-consumer replay $(ARGS)
 
 .PHONY: chaos
 chaos: ## Fault injection against the running stack, then invariant checks (ARGS="-scenario dup-storm,broker-outage"; -list)
