@@ -189,6 +189,7 @@ func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, 
 
 	// The sends stop in time for the last one to finish inside the claim:
 	// a claim that expired mid-retry would let another consumer send too.
+	claimed := time.Now()
 	sendCtx, cancelSend := context.WithTimeout(ctx, s.sendBudget())
 	attempts, err := s.send(sendCtx, job, out)
 	cancelSend()
@@ -207,7 +208,13 @@ func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, 
 
 	s.d.Metrics.sent(s.kind)
 	s.recent.add(job.MessageID())
-	if err := s.markSent(ctx, job); err != nil {
+	// The email is out: recording it must not stop when the batch's context
+	// ends (a rebalance revoking the partition, a shutdown), or the next
+	// owner of the partition would wait for the claim to expire and send it
+	// again. It stops only when the claim itself expires.
+	markCtx, cancelMark := context.WithDeadline(context.WithoutCancel(ctx), claimed.Add(SendingTTL-time.Second))
+	defer cancelMark()
+	if err := s.markSent(markCtx, job); err != nil {
 		// Shutting down before Redis took the marker: the batch is not
 		// committed, and the redelivery finds the claim (or, in another
 		// process, sends again once it expired: at-least-once at the edge).
@@ -226,7 +233,7 @@ func (s *Service) sendBudget() time.Duration {
 
 // markSent records the "sent" marker, retrying while Redis refuses it
 // (restarting, paused, failing over): the email is out and must never be
-// sent again, so giving up here is only for shutdown.
+// sent again, so it gives up only when ctx ends (the claim expires).
 func (s *Service) markSent(ctx context.Context, job Job) error {
 	backoff := s.d.Retry.FirstBackoff
 	for attempt := 1; ; attempt++ {

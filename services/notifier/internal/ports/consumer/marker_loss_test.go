@@ -105,3 +105,55 @@ func TestRedisForgettingMarkersDoesNotMailTwice(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	e.expectNoMail(t, email, 1)
 }
+
+// cancellingSender sends through the real SMTP sender and then cancels
+// the batch's context, as a rebalance revoking the partition does right
+// after the SMTP server accepted an email.
+type cancellingSender struct {
+	delivery.Sender
+	cancel context.CancelFunc
+}
+
+func (s cancellingSender) Send(ctx context.Context, m delivery.Email) error {
+	err := s.Sender.Send(ctx, m)
+	s.cancel()
+	return err
+}
+
+// TestRebalanceAfterTheSendStillSetsTheMarker: the batch's context ends
+// (a rebalance hands the partition to the other notifier) between the SMTP
+// server's 250 and the "sent" marker. The marker must still be written, or
+// the next owner of the partition waits for the claim to expire and mails
+// the winner again (seen in chaos redis-pause-emails: two winners mailed
+// twice, "mark sent: context canceled"). A fresh handler, standing for the
+// other notifier, then finds the email sent.
+func TestRebalanceAfterTheSendStillSetsTheMarker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sender := cancellingSender{Sender: e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), cancel: cancel}
+	h, err := consumer.NewResultHandler(e.deps(sender, delivery.DefaultRetry(3)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := uniqueEmail()
+	d := decision(testinfra.UniqueName("event-"), email, farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS, 1)
+	value, _ := proto.Marshal(d)
+	batch := []*sarama.ConsumerMessage{{Topic: e.decisionsTopic, Value: value}}
+	_, _ = h.HandleBatch(ctx, batch) // the revoked batch is not committed, whatever it answers
+	marker := delivery.Job{Kind: delivery.KindResult, ID: d.GetEventId() + ":" + email + ":SUCCESS"}.MarkerKey()
+	if v := e.rdb.Get(context.Background(), marker).Val(); v != "sent" {
+		t.Fatalf("marker after a rebalance right after the send = %q, want sent", v)
+	}
+	other, err := consumer.NewResultHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(3)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if poison, err := other.HandleBatch(context.Background(), batch); err != nil || len(poison) != 0 {
+		t.Fatalf("the other notifier's delivery: poison %v, err %v", poison, err)
+	}
+	e.onlyMail(t, email)
+	time.Sleep(500 * time.Millisecond)
+	e.expectNoMail(t, email, 1)
+}
