@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/terning-farewell/farewell/pkg/stackclient"
 )
 
 // Options tune how one scenario is checked.
@@ -95,12 +97,27 @@ func NewRun(ctx context.Context, s *Stack, name string, n int, stock int64, opts
 	}
 	r.dlqMark = mark
 	r.rebuilds0 = s.consumerRebuilds(ctx)
-	if err := s.API.OpenWindow(ctx, 24*time.Hour); err != nil {
-		return nil, fmt.Errorf("open the window: %w", err)
-	}
-	st, err := s.API.Stats(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("admin stats (is the stack up? `make run`): %w", err)
+	// Right after a start (or a topology switch) the event's live state may
+	// still be rebuilt from MySQL and the admin API answers 503 meanwhile:
+	// the preparation is retried for up to a minute.
+	var st stackclient.Stats
+	for deadline := time.Now().Add(time.Minute); ; {
+		err := s.API.OpenWindow(ctx, 24*time.Hour)
+		if err != nil {
+			err = fmt.Errorf("open the window: %w", err)
+		} else if st, err = s.API.Stats(ctx); err != nil {
+			err = fmt.Errorf("admin stats (is the stack up? `make run`): %w", err)
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		r.Event("preparing: %v; retrying", err)
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
 	}
 	r.WinnersBefore = st.Winners
 	if w, _, err := s.eventCounts(ctx); err == nil && w != st.Winners {
