@@ -19,6 +19,13 @@ const (
 	KindDecision Kind = "decision"
 	// KindStock is a persisted stock change (Stock is the new total).
 	KindStock Kind = "stock"
+	// KindStockSeen records that the decisions after it were made under
+	// Stock, as Redis held it, where the log's last stock differs: an admin
+	// change Redis applied that is not persisted yet, or never will be
+	// because a newer change overtook it, or the smaller of the old and
+	// new stock while a change was pending. It is written in the same
+	// transaction as those decisions, just before them.
+	KindStockSeen Kind = "stock-seen"
 	// KindWindow is a persisted window change.
 	KindWindow Kind = "window"
 	// KindFreeze closes the log: the event's window closed; nothing may follow.
@@ -42,7 +49,7 @@ type Entry struct {
 	// Participant, Partition, Offset, Status, Rank, Stock: decisions.
 	// Offset is -1 for an admission decided without its Kafka message (a
 	// gateway crashed before publishing it). Stock is the stock the decision
-	// was made under (for a stock entry: the new total).
+	// was made under (for a stock or stock-seen entry: the stock from then on).
 	Participant string `json:"participant,omitempty"`
 	Partition   int32  `json:"partition"`
 	Offset      int64  `json:"offset"`

@@ -31,9 +31,15 @@ const (
 	MariaDBAddr = "127.0.0.1:3306"
 	// MySQLServerDSN is the farewell user on the server, without a database.
 	MySQLServerDSN = "farewell:farewell@tcp(127.0.0.1:3306)/"
-	// MySQLDSN is what the services use: the farewell database.
+	// MySQLDSN is what the services of the small topology use: the
+	// farewell database (see Topology.Database).
 	MySQLDSN = "farewell:farewell@tcp(127.0.0.1:3306)/farewell?parseTime=true&multiStatements=true"
 )
+
+// MySQLDSNOf is the services' DSN for one database of the local MariaDB.
+func MySQLDSNOf(database string) string {
+	return MySQLServerDSN + database + "?parseTime=true&multiStatements=true"
+}
 
 func hostPort(port int) string { return Host + ":" + strconv.Itoa(port) }
 

@@ -38,7 +38,9 @@ func (n RedisNode) Addr() string { return hostPort(n.Port) }
 // brokers and Redis servers run, on which ports, and how the topics are
 // replicated. The small one is what `make run` starts; the HA one is the
 // production shape on one machine (`make run-ha`). MariaDB, Mailpit, nginx
-// and the service instances are the same in both.
+// and the service instances are the same in both, but each topology keeps
+// its own database: places in line are Kafka offsets of one cluster, so an
+// event's decision log must not continue on another cluster's offsets.
 type Topology struct {
 	// Name is "small" or "ha", as `stack up -topology` takes it.
 	Name string
@@ -60,6 +62,8 @@ type Topology struct {
 	MinInsync   int
 	// KafkaHeap is each broker's -Xmx.
 	KafkaHeap string
+	// Database is this topology's database in the shared MariaDB.
+	Database string
 	// DataDir is the directory under .run/ that holds this topology's Kafka
 	// and Redis data ("" for the small one: .run/kafka and .run/redis).
 	DataDir string
@@ -79,6 +83,7 @@ var Small = Topology{
 	Replication: 1,
 	MinInsync:   1,
 	KafkaHeap:   "512m",
+	Database:    "farewell",
 	// Measured 0.7 GiB idle, 0.87 GiB after a 20,000-participant herd and drain.
 	MemoryMiB: 1100,
 }
@@ -103,6 +108,7 @@ var HA = Topology{
 	Replication:    3,
 	MinInsync:      2,
 	KafkaHeap:      "384m",
+	Database:       "farewell_ha",
 	DataDir:        "ha",
 	// Measured 1.37 GiB idle, 1.8 GiB at most after the chaos-ha suite and
 	// a 20,000-participant herd and drain (the three brokers 1.1-1.4 GiB).
@@ -164,6 +170,7 @@ func (t Topology) Env() [][2]string {
 		{"FAREWELL_REDIS_MASTER", master},
 		{"FAREWELL_NOTIFIER_MARKER_REPLICAS", markerReplicas},
 		{"FAREWELL_KAFKA_BROKERS", strings.Join(t.KafkaAddrs(), ",")},
+		{"FAREWELL_MYSQL_DSN", MySQLDSNOf(t.Database)},
 	}
 }
 

@@ -43,14 +43,16 @@ func TestSetEnvReplacesAppendsAndRemoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env["FAREWELL_JWT_KID"] != "k" || env["FAREWELL_REDIS_MASTER"] != "farewell" || !strings.Contains(env["FAREWELL_REDIS_SENTINELS"], ":26380") {
+	if env["FAREWELL_JWT_KID"] != "k" || env["FAREWELL_REDIS_MASTER"] != "farewell" || !strings.Contains(env["FAREWELL_REDIS_SENTINELS"], ":26380") ||
+		!strings.Contains(env["FAREWELL_MYSQL_DSN"], "/farewell_ha?") {
 		t.Fatalf("after HA: %v", env)
 	}
 	if err := SetEnv(path, Small.Env()); err != nil {
 		t.Fatal(err)
 	}
 	env, _ = LoadEnv(path)
-	if _, ok := env["FAREWELL_REDIS_SENTINELS"]; ok || env["FAREWELL_KAFKA_BROKERS"] != KafkaAddr || env["FAREWELL_REDIS_ADDR"] != RedisAddr {
+	if _, ok := env["FAREWELL_REDIS_SENTINELS"]; ok || env["FAREWELL_KAFKA_BROKERS"] != KafkaAddr || env["FAREWELL_REDIS_ADDR"] != RedisAddr ||
+		env["FAREWELL_MYSQL_DSN"] != MySQLDSN {
 		t.Fatalf("after small: %v", env)
 	}
 }

@@ -400,11 +400,12 @@ func (s *Supervisor) adoptTopology() error {
 	return localstack.RecordTopology(s.p, s.topo)
 }
 
-// dropRedisData deletes the data files of the topology's Redis servers. The
-// topologies share MariaDB but not Redis: decisions made while the other one
-// ran are missing from ours, and a Redis that kept its event state would
-// never be rebuilt (docs/design.md K3) and would oversell. Without the files
-// Redis starts empty and stock-consumer restores the event from MySQL.
+// dropRedisData deletes the data files of the topology's Redis servers. Each
+// topology has its own database, Kafka and Redis data, so they should agree
+// already; but a Redis that kept event state its database lacks (a stack
+// from when the topologies shared one database) would never be rebuilt
+// (docs/design.md K3). Without the files Redis starts empty and
+// stock-consumer restores the event from the topology's database.
 func (s *Supervisor) dropRedisData() error {
 	for _, n := range s.topo.Redis {
 		dir := s.dataDir(n.Name)

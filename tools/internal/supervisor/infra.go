@@ -80,10 +80,17 @@ socket = %[3]s
 	})
 }
 
-// bootstrapSQL creates the database and the user, safe to repeat. ALL ON *.*
-// because tests create their own databases.
-const bootstrapSQL = `CREATE DATABASE IF NOT EXISTS farewell CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE USER IF NOT EXISTS 'farewell'@'127.0.0.1' IDENTIFIED BY 'farewell';
+// bootstrapSQL creates every topology's database and the user, safe to
+// repeat. ALL ON *.* because tests create their own databases.
+func bootstrapSQL() string {
+	var b strings.Builder
+	for _, t := range localstack.Topologies {
+		b.WriteString("CREATE DATABASE IF NOT EXISTS " + t.Database + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n")
+	}
+	return b.String() + bootstrapUserSQL
+}
+
+const bootstrapUserSQL = `CREATE USER IF NOT EXISTS 'farewell'@'127.0.0.1' IDENTIFIED BY 'farewell';
 CREATE USER IF NOT EXISTS 'farewell'@'localhost' IDENTIFIED BY 'farewell';
 GRANT ALL PRIVILEGES ON *.* TO 'farewell'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON *.* TO 'farewell'@'localhost';
@@ -95,7 +102,7 @@ FLUSH PRIVILEGES;
 // (root authenticates by the operating-system user).
 func (s *Supervisor) bootstrapMariaDB(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, lookPath("mariadb"), "--no-defaults", "--protocol=socket", "--socket="+s.mariadbSock(), "-u", currentUser())
-	cmd.Stdin = strings.NewReader(bootstrapSQL)
+	cmd.Stdin = strings.NewReader(bootstrapSQL())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("mariadb: could not create the farewell database/user: %v: %s (see %s)", err, bytes.TrimSpace(out), s.p.LogFile("mariadb"))

@@ -82,9 +82,12 @@ type Report struct {
 	Winners   int64
 	Losers    int64
 	// Stock is the last logged stock.
-	Stock  int64
-	Head   string
-	Frozen bool
+	Stock int64
+	// StockSeen counts stock-seen entries: stocks decisions were made
+	// under before (or instead of) an admin change's own entry.
+	StockSeen int64
+	Head      string
+	Frozen    bool
 	// Partitions are the partitions decisions came from. With more than one,
 	// the log's order is the commit order of batches of different
 	// partitions, so only the per-partition order and the counts are
@@ -204,11 +207,11 @@ func checkHead(rep *Report, entries []fairlog.Entry, in Input) {
 
 // replay walks the log in order. Every participant is decided once; each
 // partition's offsets grow. Each decision records the stock it was decided
-// under, which must be the last logged stock or, while the next logged
-// change was still on its way to the log, that change (or the smaller of
-// both, the gateway's rule while a change is pending). Then, strictly
-// (one partition): while fewer than that stock won, the next decision wins
-// with the next rank; after, it loses.
+// under, which must be the stock the log is at: the last stock entry (an
+// admin change) or stock-seen entry (the stock Redis held, written before
+// the decisions made under it). Then, strictly (one partition): while fewer
+// than that stock won, the next decision wins with the next rank; after,
+// it loses.
 func replay(rep *Report, entries []fairlog.Entry) {
 	partitions := map[int32]bool{}
 	for _, e := range entries {
@@ -222,15 +225,6 @@ func replay(rep *Report, entries []fairlog.Entry) {
 	slices.Sort(rep.Partitions)
 	rep.Strict = len(rep.Partitions) <= 1
 
-	// nextStock[i] is the stock of the first stock entry after entry i.
-	nextStock := make([]int64, len(entries))
-	next := int64(-1)
-	for i := len(entries) - 1; i >= 0; i-- {
-		nextStock[i] = next
-		if entries[i].Kind == fairlog.KindStock {
-			next = entries[i].Stock
-		}
-	}
 	var (
 		stock, winners int64
 		seen           = map[string]int64{}
@@ -238,19 +232,25 @@ func replay(rep *Report, entries []fairlog.Entry) {
 		ranks          = map[int64]int64{}
 		maxLoserStock  int64
 	)
-	for i, e := range entries {
+	for _, e := range entries {
 		switch e.Kind {
-		case fairlog.KindStock:
+		case fairlog.KindStock, fairlog.KindStockSeen:
 			if e.Stock < 0 {
 				rep.add(e.Seq, ErrFCFS, "negative stock %d", e.Stock)
 			}
-			if e.Stock < winners {
+			// With several partitions the log is in commit order, and a batch
+			// decided before another's winners may commit after them; only an
+			// admin change must never go below the winners.
+			if e.Stock < winners && (e.Kind == fairlog.KindStock || rep.Strict) {
 				rep.add(e.Seq, ErrFCFS, "stock set to %d below the %d winners so far", e.Stock, winners)
+			}
+			if e.Kind == fairlog.KindStockSeen {
+				rep.StockSeen++
 			}
 			stock = e.Stock
 		case fairlog.KindDecision:
 			rep.Decisions++
-			decideOne(rep, e, stock, nextStock[i], &winners, seen, lastOffset, ranks, &maxLoserStock)
+			decideOne(rep, e, stock, &winners, seen, lastOffset, ranks, &maxLoserStock)
 		case fairlog.KindWindow, fairlog.KindFreeze:
 		default:
 			if e.Kind != "" {
@@ -274,7 +274,7 @@ func replay(rep *Report, entries []fairlog.Entry) {
 	}
 }
 
-func decideOne(rep *Report, e fairlog.Entry, stock, next int64, winners *int64, seen map[string]int64,
+func decideOne(rep *Report, e fairlog.Entry, stock int64, winners *int64, seen map[string]int64,
 	lastOffset map[int32]int64, ranks map[int64]int64, maxLoserStock *int64) {
 	if e.Participant == "" {
 		rep.add(e.Seq, ErrFormat, "decision without a participant")
@@ -289,8 +289,8 @@ func decideOne(rep *Report, e fairlog.Entry, stock, next int64, winners *int64, 
 		}
 		lastOffset[e.Partition] = e.Offset
 	}
-	if e.Stock != stock && (next < 0 || (e.Stock != next && e.Stock != min(stock, next))) {
-		rep.add(e.Seq, ErrFCFS, "decided under stock %d, but the log's stock is %d (next change: %d)", e.Stock, stock, next)
+	if e.Stock != stock {
+		rep.add(e.Seq, ErrFCFS, "decided under stock %d, but the log's stock is %d", e.Stock, stock)
 	}
 	switch e.Status {
 	case "SUCCESS":

@@ -45,6 +45,10 @@ func stock(n int64) fairlog.Entry {
 	return fairlog.Entry{Kind: fairlog.KindStock, Stock: n, Version: 1}
 }
 
+func seen(n int64) fairlog.Entry {
+	return fairlog.Entry{Kind: fairlog.KindStockSeen, Stock: n}
+}
+
 func won(who string, offset, rank, under int64) fairlog.Entry {
 	return fairlog.Entry{Kind: fairlog.KindDecision, Participant: who, Offset: offset, Status: "SUCCESS", Rank: rank, Stock: under}
 }
@@ -228,11 +232,18 @@ func TestStockChangesAreReplayedInLogOrder(t *testing.T) {
 		ok   bool
 	}{
 		{name: "stock raised after a sell-out", ok: true, log: chain(stock(1), won("a", 1, 1, 1), lost("b", 2, 1), stock(2), won("c", 3, 2, 2))},
-		// The raise reached Redis before its entry reached the log.
-		{name: "decided under a change still on its way", ok: true, log: chain(stock(1), won("a", 1, 1, 1), won("c", 3, 2, 2), stock(2))},
+		// The raise reached Redis before its entry reached the log: the
+		// writer logs the stock it was decided under first.
+		{name: "decided under a change still on its way", ok: true, log: chain(stock(1), won("a", 1, 1, 1), seen(2), won("c", 3, 2, 2), stock(2))},
+		{name: "the same without the stock-seen entry", ok: false, log: chain(stock(1), won("a", 1, 1, 1), won("c", 3, 2, 2), stock(2))},
 		// While a lowering is pending the smaller stock counts.
-		{name: "decided under a pending lowering", ok: true, log: chain(stock(3), won("a", 1, 1, 3), lost("b", 2, 1), stock(1))},
+		{name: "decided under a pending lowering", ok: true, log: chain(stock(3), won("a", 1, 1, 3), seen(1), lost("b", 2, 1), stock(1))},
+		// A change Redis applied, overtaken by a newer one before it was
+		// persisted: only its stock-seen entry records it.
+		{name: "decided under a change that was overtaken", ok: true, log: chain(stock(1), won("a", 1, 1, 1), seen(5), won("b", 2, 2, 5), seen(3), won("c", 3, 3, 3), lost("d", 4, 3), stock(3))},
 		{name: "stock set below the winners", ok: false, log: chain(stock(2), won("a", 1, 1, 2), won("b", 2, 2, 2), stock(1))},
+		{name: "stock seen below the winners", ok: false, log: chain(stock(2), won("a", 1, 1, 2), won("b", 2, 2, 2), seen(1), lost("c", 3, 1))},
+		{name: "a stock-seen entry that no decision used", ok: true, log: chain(stock(2), seen(4), stock(3), won("a", 1, 1, 3))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

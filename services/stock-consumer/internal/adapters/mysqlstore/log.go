@@ -13,50 +13,75 @@ import (
 )
 
 // ColumnsPerLogEntry is how many placeholders one log entry takes in the
-// multi-row INSERT of appendLog (MaxDecisionsPerInsert entries fit).
+// multi-row INSERT of appendLog; it inserts at most maxLogRowsPerInsert
+// rows a statement.
 const ColumnsPerLogEntry = 4
+
+const maxLogRowsPerInsert = MaxPlaceholders / ColumnsPerLogEntry
 
 // appendLog appends entries to the event's decision log inside tx. The
 // caller holds the events row lock (SELECT … FOR UPDATE), so appends of
 // concurrent transactions are serialised and the chain has one order: the
 // order of commits.
+//
+// A decision made under a stock other than the one the log is at (an admin
+// change Redis applied before its own entry, or one overtaken by a newer
+// change and never persisted) is preceded by a stock-seen entry, so every
+// decision's stock is recorded before it.
 func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	var heads []struct {
-		LogSeq  int64
-		LogHead string
+		LogSeq   int64
+		LogHead  string
+		LogStock int64
 	}
-	if err := tx.Raw("SELECT log_seq, log_head FROM events WHERE id = ?", eventID).Scan(&heads).Error; err != nil {
+	if err := tx.Raw("SELECT log_seq, log_head, log_stock FROM events WHERE id = ?", eventID).Scan(&heads).Error; err != nil {
 		return fmt.Errorf("read log head: %w", err)
 	}
 	if len(heads) == 0 {
 		return fmt.Errorf("read log head: no events row for %s", eventID)
 	}
-	seq, prev := heads[0].LogSeq, heads[0].LogHead
+	seq, prev, stock := heads[0].LogSeq, heads[0].LogHead, heads[0].LogStock
 	if prev == "" {
 		prev = fairlog.GenesisHash
 	}
-	var sb strings.Builder
-	sb.WriteString("INSERT INTO decision_log (event_id, seq, entry, hash) VALUES ")
-	args := make([]any, 0, ColumnsPerLogEntry*len(entries))
-	for i, e := range entries {
-		seq++
-		e.Seq = seq
-		e.Event = eventID
-		sealed, line := fairlog.Seal(prev, e)
-		prev = sealed.Hash
-		if i > 0 {
-			sb.WriteString(",")
+	rows := make([]fairlog.Entry, 0, len(entries)+1)
+	for _, e := range entries {
+		switch e.Kind {
+		case fairlog.KindStock:
+			stock = e.Stock
+		case fairlog.KindDecision:
+			if e.Stock != stock {
+				rows = append(rows, fairlog.Entry{Kind: fairlog.KindStockSeen, At: e.At, Stock: e.Stock})
+				stock = e.Stock
+			}
 		}
-		sb.WriteString("(?,?,?,?)")
-		args = append(args, eventID, seq, string(line), sealed.Hash)
+		rows = append(rows, e)
 	}
-	if err := tx.Exec(sb.String(), args...).Error; err != nil {
-		return fmt.Errorf("append %d log entries: %w", len(entries), err)
+	for start := 0; start < len(rows); start += maxLogRowsPerInsert {
+		chunk := rows[start:min(start+maxLogRowsPerInsert, len(rows))]
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO decision_log (event_id, seq, entry, hash) VALUES ")
+		args := make([]any, 0, ColumnsPerLogEntry*len(chunk))
+		for i, e := range chunk {
+			seq++
+			e.Seq = seq
+			e.Event = eventID
+			sealed, line := fairlog.Seal(prev, e)
+			prev = sealed.Hash
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			sb.WriteString("(?,?,?,?)")
+			args = append(args, eventID, seq, string(line), sealed.Hash)
+		}
+		if err := tx.Exec(sb.String(), args...).Error; err != nil {
+			return fmt.Errorf("append %d log entries: %w", len(chunk), err)
+		}
 	}
-	if err := tx.Exec("UPDATE events SET log_seq = ?, log_head = ? WHERE id = ?", seq, prev, eventID).Error; err != nil {
+	if err := tx.Exec("UPDATE events SET log_seq = ?, log_head = ?, log_stock = ? WHERE id = ?", seq, prev, stock, eventID).Error; err != nil {
 		return fmt.Errorf("advance log head: %w", err)
 	}
 	return nil

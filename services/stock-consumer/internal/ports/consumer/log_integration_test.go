@@ -206,3 +206,66 @@ func TestAdminChangesAreLoggedOnceAndTheLogFreezesAfterClose(t *testing.T) {
 		t.Fatalf("log = %+v; want the freeze entry last", es)
 	}
 }
+
+// TestEveryDecisionsStockIsLoggedBeforeIt: gateways apply stock changes in
+// Redis before stock-consumer persists them, and a change overtaken by a
+// newer one is never persisted. The decisions made under such a stock are
+// preceded in the log by a stock-seen entry, so a replay of the log finds
+// every decision's stock recorded before it.
+func TestEveryDecisionsStockIsLoggedBeforeIt(t *testing.T) {
+	e := newEnv(t)
+	pub := withLog(t, e)
+	ctx := context.Background()
+	k := redisx.KeysFor(e.eventID)
+	e.setStock(1)
+	live := func(total, remaining, version int64) {
+		t.Helper()
+		if err := e.rdb.MSet(ctx, k.Total, total, k.Remaining, remaining, k.StockTotalVersion, version, k.StockVersion, version).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A raise to 3 (version 2), applied in Redis; its message is late.
+	live(3, 3, 2)
+	e.handleAdmin(e.application("s0@example.com", 1), e.application("s1@example.com", 2))
+	// A lowering to 2 (version 3) overtakes it; then a third participant.
+	live(2, 0, 3)
+	e.handleAdmin(e.application("s2@example.com", 3))
+	// The admin messages arrive newest first: version 2 is older and skipped.
+	e.handleAdmin(e.stockChange(2, 3, 0), e.stockChange(3, 2, 1))
+	if err := pub.Sync(ctx, e.eventID); err != nil {
+		t.Fatal(err)
+	}
+	type step struct {
+		kind   fairlog.Kind
+		stock  int64
+		status string
+	}
+	want := []step{
+		{fairlog.KindStock, 1, ""},
+		{fairlog.KindStockSeen, 3, ""},
+		{fairlog.KindDecision, 3, "SUCCESS"},
+		{fairlog.KindDecision, 3, "SUCCESS"},
+		{fairlog.KindStockSeen, 2, ""},
+		{fairlog.KindDecision, 2, "FAILURE"},
+		{fairlog.KindStock, 2, ""},
+	}
+	es := copiedLog(t, e)
+	got := make([]step, len(es))
+	for i, en := range es {
+		got[i] = step{en.Kind, en.Stock, en.Status}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("log = %v\nwant  %v", got, want)
+	}
+	// A later batch under the logged stock adds no stock-seen entry.
+	live(4, 2, 4)
+	e.handleAdmin(e.stockChange(4, 4, 2))
+	e.handleAdmin(e.application("s3@example.com", 4))
+	if err := pub.Sync(ctx, e.eventID); err != nil {
+		t.Fatal(err)
+	}
+	es = copiedLog(t, e)
+	if n := len(es); n != len(want)+2 || es[n-2].Kind != fairlog.KindStock || es[n-1].Kind != fairlog.KindDecision || es[n-1].Stock != 4 {
+		t.Fatalf("after a change logged before its decisions: %+v", es[len(want):])
+	}
+}
