@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"context"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,5 +137,32 @@ func TestWriteMarkdownKeepsHandWrittenText(t *testing.T) {
 	}
 	if strings.Contains(got, "old figures") || strings.Count(got, beginMarker) != 1 {
 		t.Errorf("generated section not replaced exactly once:\n%s", got)
+	}
+}
+
+// TestConsumerFiguresSumPhasesOverInstances reads two instances' metrics
+// the way stock-consumer serves them and sums the batch phases.
+func TestConsumerFiguresSumPhasesOverInstances(t *testing.T) {
+	t.Parallel()
+	page := func(decide, persist string) string {
+		return "farewell_decision_persist_seconds_sum 2.5\n" +
+			`farewell_decision_phase_seconds_sum{phase="decide"} ` + decide + "\n" +
+			`farewell_decision_phase_seconds_sum{phase="persist"} ` + persist + "\n" +
+			`farewell_decision_phase_seconds_count{phase="persist"} 9` + "\n"
+	}
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(page("0.5", "1.25"))) }))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(page("0.25", "2"))) }))
+	defer b.Close()
+	m := &Metrics{URL: a.URL + "," + b.URL, HTTP: http.DefaultClient}
+	f, err := m.Consumer(context.Background(), "farewell.applications")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.BatchSeconds != 5 || f.PhaseSeconds["decide"] != 0.75 || f.PhaseSeconds["persist"] != 3.25 || len(f.PhaseSeconds) != 2 {
+		t.Fatalf("figures = %+v", f)
+	}
+	if got := phaseSplit(map[string]float64{"persist": 0.0031, "decide": 0.0012}); got != " (ms: decide 1.2, persist 3.1)" {
+		t.Fatalf("phaseSplit = %q", got)
 	}
 }

@@ -33,13 +33,18 @@ type ConsumerFigures struct {
 	// and sum for the topic; BatchSeconds is farewell_decision_persist_seconds_sum
 	// (deciding, persisting and publishing batches).
 	Batches, BatchMessages, BatchSeconds float64
+	// PhaseSeconds is farewell_decision_phase_seconds_sum by phase.
+	PhaseSeconds map[string]float64
 }
+
+// phaseSample is the metric line prefix of a phase's time sum.
+const phaseSample = `farewell_decision_phase_seconds_sum{phase="`
 
 // Consumer reads lag of topic and the decision counter, summed over every
 // instance that answers (an error only when none does). A member that lost
 // its partition keeps reporting its last lag until it gets one again.
 func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, error) {
-	var sum ConsumerFigures
+	sum := ConsumerFigures{PhaseSeconds: map[string]float64{}}
 	var firstErr error
 	answered := false
 	for _, u := range strings.Split(m.URL, ",") {
@@ -56,6 +61,9 @@ func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, 
 		sum.Batches += f.Batches
 		sum.BatchMessages += f.BatchMessages
 		sum.BatchSeconds += f.BatchSeconds
+		for k, v := range f.PhaseSeconds {
+			sum.PhaseSeconds[k] += v
+		}
 	}
 	if !answered {
 		return ConsumerFigures{}, firstErr
@@ -76,7 +84,7 @@ func (m *Metrics) consumerAt(ctx context.Context, endpoint, topic string) (Consu
 	if resp.StatusCode != http.StatusOK {
 		return ConsumerFigures{}, fmt.Errorf("%s: %s", endpoint, resp.Status)
 	}
-	var f ConsumerFigures
+	f := ConsumerFigures{PhaseSeconds: map[string]float64{}}
 	topicLabel := `topic="` + topic + `"`
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -93,6 +101,10 @@ func (m *Metrics) consumerAt(ctx context.Context, endpoint, topic string) (Consu
 			f.BatchMessages += sampleValue(line)
 		case strings.HasPrefix(line, "farewell_decision_persist_seconds_sum"):
 			f.BatchSeconds += sampleValue(line)
+		case strings.HasPrefix(line, phaseSample):
+			if phase, _, ok := strings.Cut(line[len(phaseSample):], `"`); ok {
+				f.PhaseSeconds[phase] += sampleValue(line)
+			}
 		}
 	}
 	return f, sc.Err()

@@ -540,6 +540,7 @@ func (r *Report) Markdown() string {
 				if res.Batches > 0 {
 					extra += fmt.Sprintf("; consumer: %.0f batches of %.0f messages on average, %.1f ms each to decide, persist and publish",
 						res.Batches, res.MeanBatch, res.MeanBatchTime*1000)
+					extra += phaseSplit(res.MeanPhase)
 				}
 			}
 			rows = append(rows, []string{fmt.Sprintf("%d %s", i+1, s.Name), strings.Join(parts, ", "), extra, strings.Join(res.Notes, "; ")})
@@ -628,4 +629,21 @@ func (r *Report) WriteMarkdown(path string) error {
 		doc = "# Benchmarks\n\n" + gen
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// phases are the steps of a consumer batch, in the order it takes them.
+var phases = []string{"watermark", "decide", "persist", "log_copy", "publish"}
+
+// phaseSplit says how a mean batch's time divides into its steps.
+func phaseSplit(mean map[string]float64) string {
+	if len(mean) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(phases))
+	for _, ph := range phases {
+		if v, ok := mean[ph]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f", ph, v*1000))
+		}
+	}
+	return " (ms: " + strings.Join(parts, ", ") + ")"
 }

@@ -180,6 +180,8 @@ type Result struct {
 	Batches       float64 `json:"batches"`
 	MeanBatch     float64 `json:"meanBatch"`
 	MeanBatchTime float64 `json:"meanBatchSeconds"`
+	// MeanPhase splits MeanBatchTime by step (farewell_decision_phase_seconds).
+	MeanPhase map[string]float64 `json:"meanPhaseSeconds,omitempty"`
 
 	Emails               int           `json:"emails"`
 	EmailsAll            bool          `json:"emailsAll"`
@@ -369,6 +371,10 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		res.Batches = consumer1.Batches - consumer0.Batches
 		res.MeanBatch = (consumer1.BatchMessages - consumer0.BatchMessages) / res.Batches
 		res.MeanBatchTime = (consumer1.BatchSeconds - consumer0.BatchSeconds) / res.Batches
+		res.MeanPhase = map[string]float64{}
+		for k, v := range consumer1.PhaseSeconds {
+			res.MeanPhase[k] = (v - consumer0.PhaseSeconds[k]) / res.Batches
+		}
 	}
 	profWG.Wait()
 	res.Notes = append(res.Notes, profErr...)

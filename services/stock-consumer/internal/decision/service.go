@@ -142,9 +142,18 @@ type metrics struct {
 	rebuilds  prometheus.Counter
 	refused   *prometheus.CounterVec
 	persisted prometheus.Histogram
+	// phases splits a batch's time: where a drain spends it.
+	phases *prometheus.HistogramVec
 	// adminSkipped counts admin changes not persisted because the gateway
 	// had undone them.
 	adminSkipped *prometheus.CounterVec
+}
+
+// phase records the time since began under phase and returns now.
+func (m *metrics) phase(phase string, began time.Time) time.Time {
+	now := time.Now()
+	m.phases.WithLabelValues(phase).Observe(now.Sub(began).Seconds())
+	return now
 }
 
 // NewService wires a service and registers its metrics.
@@ -170,12 +179,17 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 			Name: "farewell_decision_persist_seconds", Help: "Time to decide, persist and publish one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "farewell_decision_phase_seconds",
+			Help: "Time one batch spends in each step: watermark (MySQL read), decide (Redis script), persist (MySQL transaction), log_copy (the decision log's copy to Redis), publish (decisions to Kafka).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"phase"}),
 		adminSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "farewell_admin_changes_skipped_total",
 			Help: "Admin changes delivered after their gateway had undone them (answered 503), by kind; they change nothing.",
 		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.refused, m.persisted, m.adminSkipped} {
+	for _, c := range []prometheus.Collector{m.decisions, m.remaining, m.rebuilds, m.refused, m.persisted, m.phases, m.adminSkipped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register decision metrics: %w", err)
 		}
@@ -277,11 +291,14 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 			// of these messages, so the batch is retried, never dead-lettered.
 			return fmt.Errorf("decide %d applications of %s: %w: state kept changing underneath (%d attempts)", len(eb.Apps), eb.EventID, ErrUnavailable, decideAttempts)
 		}
+		began := time.Now()
 		persisted, err := s.repo.Watermark(ctx, eb.EventID)
 		if err != nil {
 			return err
 		}
+		began = s.metrics.phase("watermark", began)
 		decided, err := s.state.Decide(ctx, eb.EventID, eb.Apps, persisted)
+		began = s.metrics.phase("decide", began)
 		if errors.Is(err, ErrNeedsRebuild) {
 			if err := s.rebuild(ctx, eb.EventID); err != nil {
 				return err
@@ -298,6 +315,7 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 			unique[i].Participant = s.participant(unique[i].EventID, unique[i].Email)
 		}
 		err = s.repo.SaveDecisions(ctx, decided.Epoch, unique)
+		s.metrics.phase("persist", began)
 		switch {
 		case errors.Is(err, ErrFenced):
 			s.metrics.refused.WithLabelValues("fenced").Inc()
@@ -316,10 +334,13 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 		break
 	}
 	s.fault(AfterPersist)
+	began := time.Now()
 	s.afterPersist(ctx, eb.EventID)
+	began = s.metrics.phase("log_copy", began)
 	if err := s.announce.AnnounceDecisions(ctx, unique); err != nil {
 		return fmt.Errorf("publish %d decisions: %w", len(unique), err)
 	}
+	s.metrics.phase("publish", began)
 	s.fault(AfterPublish)
 	w, l := Winners(ds)
 	s.metrics.decisions.WithLabelValues(string(Success)).Add(float64(w))
