@@ -35,6 +35,8 @@ type LogPublisher struct {
 	record LogRecord
 	copy   LogCopy
 	log    *slog.Logger
+	// kick wakes Run to copy now (buffered: kicks while it copies coalesce).
+	kick chan struct{}
 }
 
 // NewLogPublisher returns a LogPublisher.
@@ -42,7 +44,7 @@ func NewLogPublisher(r LogRecord, c LogCopy, log *slog.Logger) (*LogPublisher, e
 	if r == nil || c == nil || log == nil {
 		return nil, errors.New("decision: log record, log copy and logger are required")
 	}
-	return &LogPublisher{record: r, copy: c, log: log}, nil
+	return &LogPublisher{record: r, copy: c, log: log, kick: make(chan struct{}, 1)}, nil
 }
 
 // Sync copies the persisted entries the copy lacks. Copiers may run at the
@@ -80,8 +82,19 @@ func (p *LogPublisher) SyncQuietly(ctx context.Context, eventID string) {
 	}
 }
 
+// Kick asks Run to copy the log now, without waiting for it: the batch
+// path kicks after each persisted batch, so copying never holds up the
+// next batch. It never blocks.
+func (p *LogPublisher) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Run freezes the log once the window closed more than freezeAfter ago
-// and keeps the copy complete, every interval until ctx ends.
+// and keeps the copy complete, every interval and after every Kick, until
+// ctx ends.
 func (p *LogPublisher) Run(ctx context.Context, eventID string, interval, freezeAfter time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -89,6 +102,9 @@ func (p *LogPublisher) Run(ctx context.Context, eventID string, interval, freeze
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-p.kick:
+			p.SyncQuietly(ctx, eventID)
+			continue
 		case <-t.C:
 		}
 		froze, err := p.record.FreezeLog(ctx, eventID, freezeAfter)

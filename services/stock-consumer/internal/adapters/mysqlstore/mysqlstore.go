@@ -108,19 +108,9 @@ func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decisi
 		if len(current) == 0 || current[0] != epoch {
 			return fmt.Errorf("%w: decided under epoch %d, mysql has %v", decision.ErrFenced, epoch, current)
 		}
-		fresh, err := unstored(tx, eventID, ds)
-		if err != nil {
+		fresh, err := insertNew(tx, eventID, ds)
+		if err != nil || len(fresh) == 0 {
 			return err
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		inserted, err := insertDecisions(tx, fresh)
-		if err != nil {
-			return err
-		}
-		if inserted != int64(len(fresh)) {
-			return fmt.Errorf("%w: %d of %d new decisions hold a rank stored already", decision.ErrStateBehind, int64(len(fresh))-inserted, len(fresh))
 		}
 		winners, _ := decision.Count(fresh)
 		if err := tx.Exec("UPDATE events SET decided = decided + ?, winners = winners + ? WHERE id = ?", len(fresh), winners, eventID).Error; err != nil {
@@ -133,6 +123,39 @@ func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decisi
 		return fmt.Errorf("persist %d decisions of %s: %w", len(ds), eventID, classify(err))
 	}
 	return nil
+}
+
+// insertNew inserts the decisions of ds that MySQL does not have yet and
+// returns them. Usually none is stored (a batch's first delivery), so it
+// first inserts them all in one statement; only when some row is left out
+// (a redelivery, or a rank taken) does it undo that insert and look up which
+// are stored already: a stored one must equal its decision in ds, and a new
+// one whose rank is taken is decision.ErrStateBehind.
+func insertNew(tx *gorm.DB, eventID string, ds []decision.Decision) ([]decision.Decision, error) {
+	if err := tx.SavePoint("insert_new").Error; err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	inserted, err := insertDecisions(tx, ds)
+	if err != nil {
+		return nil, err
+	}
+	if inserted == int64(len(ds)) {
+		return ds, nil
+	}
+	if err := tx.RollbackTo("insert_new").Error; err != nil {
+		return nil, fmt.Errorf("roll back to savepoint: %w", err)
+	}
+	fresh, err := unstored(tx, eventID, ds)
+	if err != nil || len(fresh) == 0 {
+		return nil, err
+	}
+	if inserted, err = insertDecisions(tx, fresh); err != nil {
+		return nil, err
+	}
+	if inserted != int64(len(fresh)) {
+		return nil, fmt.Errorf("%w: %d of %d new decisions hold a rank stored already", decision.ErrStateBehind, int64(len(fresh))-inserted, len(fresh))
+	}
+	return fresh, nil
 }
 
 // unstored returns the decisions of ds that MySQL does not have yet; a
