@@ -121,7 +121,7 @@ func run() error {
 	}
 	decisions, err := decision.NewService(decider, repo, kafkapub.New(producer, cfg.DecisionsTopic), decision.Options{
 		Fault: faultHook(cfg.FaultPoint, log), OwnsPartitions: owns,
-		Participant:  func(eventID, email string) string { return fairlog.Participant(cfg.ParticipantSalt, eventID, email) },
+		Participant: func(eventID, email string) string { return fairlog.Participant(cfg.ParticipantSalt, eventID, email) },
 		// The copy runs beside the batches (the publisher's goroutine below),
 		// so a batch never waits for it.
 		AfterPersist: func(context.Context, string) { publisher.Kick() },

@@ -27,7 +27,9 @@ func (m *memoryLog) LogAfter(_ context.Context, _ string, after int64, limit int
 	return append([]string(nil), m.lines[after:end]...), nil
 }
 
-func (m *memoryLog) FreezeLog(context.Context, string, time.Duration) (bool, error) { return false, nil }
+func (m *memoryLog) FreezeLog(context.Context, string, time.Duration) (bool, error) {
+	return false, nil
+}
 
 func (m *memoryLog) Length(context.Context, string) (int64, error) {
 	m.mu.Lock()

@@ -180,8 +180,8 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "farewell_decision_phase_seconds",
-			Help: "Time one batch spends in each step: watermark (MySQL read), decide (Redis script), persist (MySQL transaction), log_copy (the decision log's copy to Redis), publish (decisions to Kafka).",
+			Name:    "farewell_decision_phase_seconds",
+			Help:    "Time one batch spends in each step: watermark (MySQL read), decide (Redis script), persist (MySQL transaction), log_copy (the decision log's copy to Redis), publish (decisions to Kafka).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"phase"}),
 		adminSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
