@@ -97,6 +97,11 @@ type CodeStore interface {
 	// published, with its cooldown and counts, so the participant can ask
 	// again at once.
 	Undo(ctx context.Context, client, email, digest string, issuedAt time.Time) error
+	// Now is the store's clock (Redis TIME). Every replica reads this one
+	// clock for the code's times and the limit windows, so a replica whose
+	// own clock is off neither mails codes that look expired (or live too
+	// long) nor counts requests in windows of its own.
+	Now(ctx context.Context) (time.Time, error)
 	// AllowVerify counts a verify call against the per-client limit.
 	AllowVerify(ctx context.Context, client string, now time.Time) (*Refusal, error)
 	// BeginAttempt counts one attempt on the code of (email, client) before
@@ -149,7 +154,6 @@ type Service struct {
 	set     Settings
 	log     *slog.Logger
 	metrics *metrics
-	now     func() time.Time
 }
 
 // New returns a Service; metrics are registered on reg.
@@ -167,7 +171,7 @@ func New(store CodeStore, pub Announcer, tokens Minter, hasher codes.Hasher, set
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, pub: pub, tokens: tokens, hasher: hasher, set: set, log: log, metrics: m, now: time.Now}, nil
+	return &Service{store: store, pub: pub, tokens: tokens, hasher: hasher, set: set, log: log, metrics: m}, nil
 }
 
 // RequestCode issues a new code for rawEmail to client (the key of the
@@ -187,7 +191,11 @@ func (s *Service) RequestCode(ctx context.Context, client, rawEmail string) erro
 	}
 	email := addr.Identity
 	digest := s.hasher.Sum(email, code)
-	now := s.now()
+	now, err := s.store.Now(ctx)
+	if err != nil {
+		s.metrics.refused(refusedStoreError)
+		return fmt.Errorf("read the store's clock: %w: %w", ErrUnavailable, err)
+	}
 	refusal, err := s.store.Issue(ctx, client, email, digest, now)
 	if err != nil {
 		s.metrics.refused(refusedStoreError)
@@ -238,7 +246,11 @@ func (s *Service) Verify(ctx context.Context, client, rawEmail, rawCode string) 
 		return "", ErrInvalidCode
 	}
 	email := addr.Identity
-	now := s.now()
+	now, err := s.store.Now(ctx)
+	if err != nil {
+		s.metrics.verified(outcomeError)
+		return "", fmt.Errorf("read the store's clock: %w: %w", ErrUnavailable, err)
+	}
 	refusal, err := s.store.AllowVerify(ctx, client, now)
 	if err != nil {
 		s.metrics.verified(outcomeError)

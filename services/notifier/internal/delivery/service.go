@@ -90,8 +90,11 @@ type Deps struct {
 	Metrics  *Metrics
 	Log      *slog.Logger
 	Retry    Retry
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Now is the clock the code emails' expiry is checked and shown
+	// against: Redis's (TIME), the one auth stamped the expiry with, so a
+	// notifier whose own clock is off neither drops live codes nor mails
+	// expired ones. Nil means this process's clock.
+	Now func(ctx context.Context) (time.Time, error)
 	// SendTimeout is the SMTP timeout of one send (it bounds the retries:
 	// see sendBudget); zero means 10 s.
 	SendTimeout time.Duration
@@ -129,7 +132,7 @@ func NewService(kind Kind, d Deps) (*Service, error) {
 		return nil, errors.New("delivery: retry needs at least one attempt and a positive backoff")
 	}
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now = func(context.Context) (time.Time, error) { return time.Now(), nil }
 	}
 	if d.SendTimeout <= 0 {
 		d.SendTimeout = 10 * time.Second
@@ -146,7 +149,10 @@ func (s *Service) Kind() Kind { return s.kind }
 // batch must be retried. An email already sent is skipped through its
 // marker, so delivering the same message again is safe.
 func (s *Service) Deliver(ctx context.Context, decide func(now time.Time) (Job, SkipReason, error)) (*Undeliverable, error) {
-	now := s.d.Now()
+	now, err := s.d.Now(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w: read the clock: %w", ErrTemporary, ErrUnavailable, err)
+	}
 	job, skip, err := decide(now)
 	if err != nil {
 		s.d.Metrics.poisoned(s.kind, poisonInvalid)

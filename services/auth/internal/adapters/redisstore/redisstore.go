@@ -60,6 +60,7 @@ type Limits struct {
 // Client is the part of a Redis client the store needs.
 type Client interface {
 	redis.Scripter
+	Time(ctx context.Context) *redis.TimeCmd
 }
 
 // Store is the Redis implementation of verification.CodeStore.
@@ -189,6 +190,15 @@ func (s *Store) Undo(ctx context.Context, client, email, digest string, issuedAt
 		return fmt.Errorf("undo script: %w", err)
 	}
 	return nil
+}
+
+// Now implements verification.CodeStore: Redis's clock (TIME).
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	t, err := s.rdb.Time(ctx).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redis time: %w", err)
+	}
+	return t, nil
 }
 
 // AllowVerify implements verification.CodeStore.

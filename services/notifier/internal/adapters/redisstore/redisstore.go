@@ -30,6 +30,15 @@ type Markers struct {
 	unconfirmed    prometheus.Counter
 }
 
+// Now is Redis's clock (TIME): the one auth stamps code expiry with.
+func (m *Markers) Now(ctx context.Context) (time.Time, error) {
+	t, err := m.rdb.Time(ctx).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redis time: %w", err)
+	}
+	return t, nil
+}
+
 // MarkerOptions say how far a "sent" marker must be replicated.
 type MarkerOptions struct {
 	// Replicas is how many replicas must acknowledge a "sent" marker (Redis

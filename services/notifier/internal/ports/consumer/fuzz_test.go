@@ -62,7 +62,7 @@ func fuzzHandler(f *testing.F, codes bool) (func() (*consumer.Handler, *memSende
 		}
 		s := &memSender{}
 		d := delivery.Deps{Sender: s, Markers: &memMarkers{state: map[string]delivery.Claim{}}, Renderer: renderer,
-			Metrics: metrics, Log: slog.New(slog.DiscardHandler), Retry: delivery.DefaultRetry(1), Now: func() time.Time { return fuzzNow }}
+			Metrics: metrics, Log: slog.New(slog.DiscardHandler), Retry: delivery.DefaultRetry(1), Now: func(context.Context) (time.Time, error) { return fuzzNow, nil }}
 		var h *consumer.Handler
 		if codes {
 			h, err = consumer.NewCodeHandler(d)
