@@ -124,7 +124,7 @@ func run() error {
 		Participant: func(eventID, email string) string { return fairlog.Participant(cfg.ParticipantSalt, eventID, email) },
 		// The copy runs beside the batches (the publisher's goroutine below),
 		// so a batch never waits for it.
-		AfterPersist: func(context.Context, string) { publisher.Kick() },
+		AfterPersist: publisher.Offer,
 	}, log, rt.Registry())
 	if err != nil {
 		return err

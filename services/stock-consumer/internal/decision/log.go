@@ -26,6 +26,13 @@ type LogCopy interface {
 	Append(ctx context.Context, eventID string, first int64, lines []string) (int64, error)
 }
 
+// LogLines are consecutive lines of the decision log: Lines[0] has the
+// sequence number First. A persist returns the lines it appended.
+type LogLines struct {
+	First int64
+	Lines []string
+}
+
 // logPage is how many lines one copy step moves.
 const logPage = 1000
 
@@ -35,16 +42,23 @@ type LogPublisher struct {
 	record LogRecord
 	copy   LogCopy
 	log    *slog.Logger
-	// kick wakes Run to copy now (buffered: kicks while it copies coalesce).
+	// kick wakes Run to copy from MySQL now (buffered: kicks while it
+	// copies coalesce).
 	kick chan struct{}
+	// offered are lines just persisted, for Run to copy as they are.
+	offered chan LogLines
 }
+
+// offeredBacklog bounds the persisted batches' lines waiting for Run (a
+// batch's lines are a few MB at most); past it, Run copies from MySQL.
+const offeredBacklog = 4
 
 // NewLogPublisher returns a LogPublisher.
 func NewLogPublisher(r LogRecord, c LogCopy, log *slog.Logger) (*LogPublisher, error) {
 	if r == nil || c == nil || log == nil {
 		return nil, errors.New("decision: log record, log copy and logger are required")
 	}
-	return &LogPublisher{record: r, copy: c, log: log, kick: make(chan struct{}, 1)}, nil
+	return &LogPublisher{record: r, copy: c, log: log, kick: make(chan struct{}, 1), offered: make(chan LogLines, offeredBacklog)}, nil
 }
 
 // Sync copies the persisted entries the copy lacks. Copiers may run at the
@@ -82,9 +96,8 @@ func (p *LogPublisher) SyncQuietly(ctx context.Context, eventID string) {
 	}
 }
 
-// Kick asks Run to copy the log now, without waiting for it: the batch
-// path kicks after each persisted batch, so copying never holds up the
-// next batch. It never blocks.
+// Kick asks Run to copy the log from MySQL now, without waiting for it.
+// It never blocks.
 func (p *LogPublisher) Kick() {
 	select {
 	case p.kick <- struct{}{}:
@@ -92,9 +105,39 @@ func (p *LogPublisher) Kick() {
 	}
 }
 
+// Offer hands Run the lines a persist just appended, so it copies them
+// without reading them back from MySQL; the batch path offers after each
+// persisted batch and never waits for the copy. With no lines (an admin
+// change) or a full backlog it kicks instead. It never blocks.
+func (p *LogPublisher) Offer(_ context.Context, _ string, appended LogLines) {
+	if len(appended.Lines) == 0 {
+		p.Kick()
+		return
+	}
+	select {
+	case p.offered <- appended:
+	default:
+		p.Kick()
+	}
+}
+
+// CopyNow copies appended, the lines a persist just appended, and reads
+// from MySQL whatever the copy still lacks (lines of another replica's
+// batches, or anything a failure left out): Offer's work, done in place.
+// A failure is logged; the next copy makes up for it.
+func (p *LogPublisher) CopyNow(ctx context.Context, eventID string, appended LogLines) {
+	if len(appended.Lines) > 0 {
+		after, err := p.copy.Append(ctx, eventID, appended.First, appended.Lines)
+		if err == nil && after >= appended.First+int64(len(appended.Lines))-1 {
+			return
+		}
+	}
+	p.SyncQuietly(ctx, eventID)
+}
+
 // Run freezes the log once the window closed more than freezeAfter ago
-// and keeps the copy complete, every interval and after every Kick, until
-// ctx ends.
+// and keeps the copy complete, every interval and after every Kick or
+// Offer, until ctx ends.
 func (p *LogPublisher) Run(ctx context.Context, eventID string, interval, freezeAfter time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -104,6 +147,9 @@ func (p *LogPublisher) Run(ctx context.Context, eventID string, interval, freeze
 			return nil
 		case <-p.kick:
 			p.SyncQuietly(ctx, eventID)
+			continue
+		case appended := <-p.offered:
+			p.CopyNow(ctx, eventID, appended)
 			continue
 		case <-t.C:
 		}

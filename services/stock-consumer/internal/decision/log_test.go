@@ -2,6 +2,7 @@ package decision
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -15,11 +16,13 @@ type memoryLog struct {
 	mu     sync.Mutex
 	lines  []string
 	copied []string
+	reads  int // LogAfter calls: lines read back from "MySQL"
 }
 
 func (m *memoryLog) LogAfter(_ context.Context, _ string, after int64, limit int) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.reads++
 	if after >= int64(len(m.lines)) {
 		return nil, nil
 	}
@@ -83,6 +86,65 @@ func TestKickCopiesWithoutWaitingForTheTicker(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// persist appends n lines to the persisted log and returns them, as
+// SaveDecisions does.
+func (m *memoryLog) persist(n int) LogLines {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := LogLines{First: int64(len(m.lines)) + 1}
+	for i := 0; i < n; i++ {
+		line := fmt.Sprintf("line %d", len(m.lines)+1)
+		m.lines = append(m.lines, line)
+		out.Lines = append(out.Lines, line)
+	}
+	return out
+}
+
+// TestOfferedLinesAreCopiedWithoutReadingThemBack: the lines a persist
+// returns are copied as they are; lines the copy cannot take (another
+// replica's batch came between) make it read the missing ones from the
+// persisted log, so the copy is complete either way.
+func TestOfferedLinesAreCopiedWithoutReadingThemBack(t *testing.T) {
+	t.Parallel()
+	m := &memoryLog{}
+	p, err := NewLogPublisher(m, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p.CopyNow(ctx, "ev", m.persist(3))
+	p.CopyNow(ctx, "ev", m.persist(2))
+	if m.copiedLen() != 5 || m.reads != 0 {
+		t.Fatalf("copy has %d of 5 lines after %d reads; want all, none read back", m.copiedLen(), m.reads)
+	}
+	m.persist(4) // another replica's batch, never offered here
+	p.CopyNow(ctx, "ev", m.persist(1))
+	if m.copiedLen() != 10 || m.reads == 0 {
+		t.Fatalf("copy has %d of 10 lines after %d reads; want the gap read back", m.copiedLen(), m.reads)
+	}
+	for i, line := range m.copied {
+		if line != fmt.Sprintf("line %d", i+1) {
+			t.Fatalf("copy line %d is %q", i+1, line)
+		}
+	}
+	// Offered through Run, the same.
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx, "ev", time.Hour, time.Hour) }()
+	p.Offer(ctx, "ev", m.persist(7))
+	deadline := time.Now().Add(10 * time.Second)
+	for m.copiedLen() != 17 {
+		if time.Now().After(deadline) {
+			t.Fatalf("offered lines not copied: %d of 17", m.copiedLen())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {

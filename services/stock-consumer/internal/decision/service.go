@@ -62,8 +62,9 @@ type State interface {
 // Repository persists decisions and admin changes (MySQL, the source of truth).
 type Repository interface {
 	// SaveDecisions persists one event's decisions made under epoch, or
-	// refuses them with ErrFenced or ErrStateBehind.
-	SaveDecisions(ctx context.Context, epoch int64, ds []Decision) error
+	// refuses them with ErrFenced or ErrStateBehind. It returns the
+	// decision log lines it appended in the same transaction.
+	SaveDecisions(ctx context.Context, epoch int64, ds []Decision) (LogLines, error)
 	Watermark(ctx context.Context, eventID string) (Watermark, error)
 	// FenceRebuild takes the next rebuild epoch of the event.
 	FenceRebuild(ctx context.Context, eventID string) (int64, error)
@@ -104,9 +105,10 @@ type Options struct {
 	// Participant hashes an email for the decision log (fairlog.Participant
 	// with the deployment's salt); by default the log names nobody.
 	Participant func(eventID, email string) string
-	// AfterPersist runs after a batch or an admin change was persisted (the
-	// decision log's copy); a failure there must not fail the batch.
-	AfterPersist func(ctx context.Context, eventID string)
+	// AfterPersist runs after a batch or an admin change was persisted,
+	// with the decision log lines it appended (none known for an admin
+	// change): the log's copy. A failure there must not fail the batch.
+	AfterPersist func(ctx context.Context, eventID string, appended LogLines)
 }
 
 // decideAttempts bounds how often one event's batch is decided again in
@@ -129,7 +131,7 @@ type Service struct {
 	owns  func() bool
 	// participant and afterPersist: see Options.
 	participant  func(eventID, email string) string
-	afterPersist func(ctx context.Context, eventID string)
+	afterPersist func(ctx context.Context, eventID string, appended LogLines)
 	// mu runs this process's batches, sweeps and rebuilds one at a time.
 	// Correctness across processes does not rest on it but on the epoch
 	// fence in MySQL; it only keeps one process from fencing itself.
@@ -212,7 +214,7 @@ func NewService(st State, r Repository, a Announcer, opts Options, log *slog.Log
 	}
 	afterPersist := opts.AfterPersist
 	if afterPersist == nil {
-		afterPersist = func(context.Context, string) {}
+		afterPersist = func(context.Context, string, LogLines) {}
 	}
 	return &Service{state: st, repo: r, announce: a, rebuildPage: rebuildPage, log: log, metrics: m, fault: fault, owns: owns,
 		participant: participant, afterPersist: afterPersist}, nil
@@ -269,7 +271,7 @@ func (s *Service) adminChange(ctx context.Context, eventID string, kind ChangeKi
 	if err := persist(); err != nil {
 		return err
 	}
-	s.afterPersist(ctx, eventID)
+	s.afterPersist(ctx, eventID, LogLines{})
 	settings, err := s.repo.Settings(ctx, eventID)
 	if err != nil {
 		return err
@@ -284,7 +286,10 @@ func (s *Service) adminChange(ctx context.Context, eventID string, kind ChangeKi
 // decisions must agree with the stored ones (else nothing is written and
 // the batch is decided again, on the rebuilt state).
 func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
-	var unique, ds []Decision
+	var (
+		unique, ds []Decision
+		appended   LogLines
+	)
 	for attempt := 1; ; attempt++ {
 		if attempt > decideAttempts {
 			// Rebuilds kept moving the state: a condition of the servers, not
@@ -314,7 +319,7 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 		for i := range unique {
 			unique[i].Participant = s.participant(unique[i].EventID, unique[i].Email)
 		}
-		err = s.repo.SaveDecisions(ctx, decided.Epoch, unique)
+		appended, err = s.repo.SaveDecisions(ctx, decided.Epoch, unique)
 		s.metrics.phase("persist", began)
 		switch {
 		case errors.Is(err, ErrFenced):
@@ -335,7 +340,7 @@ func (s *Service) decideEvent(ctx context.Context, eb EventBatch) error {
 	}
 	s.fault(AfterPersist)
 	began := time.Now()
-	s.afterPersist(ctx, eb.EventID)
+	s.afterPersist(ctx, eb.EventID, appended)
 	began = s.metrics.phase("log_copy", began)
 	if err := s.announce.AnnounceDecisions(ctx, unique); err != nil {
 		return fmt.Errorf("publish %d decisions: %w", len(unique), err)

@@ -28,9 +28,9 @@ const maxLogRowsPerInsert = MaxPlaceholders / ColumnsPerLogEntry
 // change Redis applied before its own entry, or one overtaken by a newer
 // change and never persisted) is preceded by a stock-seen entry, so every
 // decision's stock is recorded before it.
-func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) error {
+func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) (decision.LogLines, error) {
 	if len(entries) == 0 {
-		return nil
+		return decision.LogLines{}, nil
 	}
 	var heads []struct {
 		LogSeq   int64
@@ -38,10 +38,10 @@ func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) error {
 		LogStock int64
 	}
 	if err := tx.Raw("SELECT log_seq, log_head, log_stock FROM events WHERE id = ?", eventID).Scan(&heads).Error; err != nil {
-		return fmt.Errorf("read log head: %w", err)
+		return decision.LogLines{}, fmt.Errorf("read log head: %w", err)
 	}
 	if len(heads) == 0 {
-		return fmt.Errorf("read log head: no events row for %s", eventID)
+		return decision.LogLines{}, fmt.Errorf("read log head: no events row for %s", eventID)
 	}
 	seq, prev, stock := heads[0].LogSeq, heads[0].LogHead, heads[0].LogStock
 	if prev == "" {
@@ -60,6 +60,7 @@ func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) error {
 		}
 		rows = append(rows, e)
 	}
+	appended := decision.LogLines{First: seq + 1, Lines: make([]string, 0, len(rows))}
 	for start := 0; start < len(rows); start += maxLogRowsPerInsert {
 		chunk := rows[start:min(start+maxLogRowsPerInsert, len(rows))]
 		var sb strings.Builder
@@ -76,15 +77,16 @@ func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) error {
 			}
 			sb.WriteString("(?,?,?,?)")
 			args = append(args, eventID, seq, string(line), sealed.Hash)
+			appended.Lines = append(appended.Lines, string(line))
 		}
 		if err := tx.Exec(sb.String(), args...).Error; err != nil {
-			return fmt.Errorf("append %d log entries: %w", len(chunk), err)
+			return decision.LogLines{}, fmt.Errorf("append %d log entries: %w", len(chunk), err)
 		}
 	}
 	if err := tx.Exec("UPDATE events SET log_seq = ?, log_head = ?, log_stock = ? WHERE id = ?", seq, prev, stock, eventID).Error; err != nil {
-		return fmt.Errorf("advance log head: %w", err)
+		return decision.LogLines{}, fmt.Errorf("advance log head: %w", err)
 	}
-	return nil
+	return appended, nil
 }
 
 // decisionEntries are the log entries of newly persisted decisions, in
@@ -140,7 +142,7 @@ func (r *Repository) FreezeLog(ctx context.Context, eventID string, after time.D
 			return nil
 		}
 		entry := fairlog.Entry{Kind: fairlog.KindFreeze, At: time.Now().UnixMilli(), ClosesAt: rows[0].ClosesAt.UnixMilli()}
-		if err := appendLog(tx, eventID, []fairlog.Entry{entry}); err != nil {
+		if _, err := appendLog(tx, eventID, []fairlog.Entry{entry}); err != nil {
 			return err
 		}
 		froze = true

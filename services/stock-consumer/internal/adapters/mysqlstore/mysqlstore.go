@@ -95,11 +95,12 @@ const (
 //   - the watermark (decided, winners) grows by what was inserted.
 //
 // On any error nothing is written.
-func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decision.Decision) error {
+func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decision.Decision) (decision.LogLines, error) {
 	if len(ds) == 0 {
-		return nil
+		return decision.LogLines{}, nil
 	}
 	eventID := ds[0].EventID
+	var appended decision.LogLines
 	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var current []int64
 		if err := tx.Raw("SELECT epoch FROM events WHERE id = ? FOR UPDATE", eventID).Scan(&current).Error; err != nil {
@@ -117,12 +118,13 @@ func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decisi
 			return err
 		}
 		// The log holds exactly what is persisted, in commit order.
-		return appendLog(tx, eventID, decisionEntries(fresh))
+		appended, err = appendLog(tx, eventID, decisionEntries(fresh))
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("persist %d decisions of %s: %w", len(ds), eventID, classify(err))
+		return decision.LogLines{}, fmt.Errorf("persist %d decisions of %s: %w", len(ds), eventID, classify(err))
 	}
-	return nil
+	return appended, nil
 }
 
 // insertNew inserts the decisions of ds that MySQL does not have yet and
@@ -274,7 +276,8 @@ func (r *Repository) SetStock(ctx context.Context, eventID string, total, versio
 		if version == ev.StockVersion && total == ev.TotalStock {
 			return nil
 		}
-		return appendLog(tx, eventID, []fairlog.Entry{{Kind: fairlog.KindStock, At: time.Now().UnixMilli(), Stock: total, Version: version}})
+		_, err = appendLog(tx, eventID, []fairlog.Entry{{Kind: fairlog.KindStock, At: time.Now().UnixMilli(), Stock: total, Version: version}})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("set stock of %s: %w", eventID, classify(err))
@@ -302,7 +305,8 @@ func (r *Repository) SetWindow(ctx context.Context, eventID string, opensAt, clo
 		if version == ev.WindowVersion && opens == msOf(ev.OpensAt) && closes == msOf(ev.ClosesAt) {
 			return nil
 		}
-		return appendLog(tx, eventID, []fairlog.Entry{{Kind: fairlog.KindWindow, At: time.Now().UnixMilli(), Version: version, OpensAt: opens, ClosesAt: closes}})
+		_, err = appendLog(tx, eventID, []fairlog.Entry{{Kind: fairlog.KindWindow, At: time.Now().UnixMilli(), Version: version, OpensAt: opens, ClosesAt: closes}})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("set window of %s: %w", eventID, classify(err))

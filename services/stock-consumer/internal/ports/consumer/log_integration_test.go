@@ -40,7 +40,7 @@ func withLog(t *testing.T, e *env) *decision.LogPublisher {
 	e.service, err = decision.NewService(e.decider, e.repo, kafkapub.New(e.producer, e.decTopic), decision.Options{
 		RebuildPage:  2,
 		Participant:  func(ev, email string) string { return fairlog.Participant(logSalt, ev, email) },
-		AfterPersist: pub.SyncQuietly,
+		AfterPersist: pub.CopyNow,
 	}, log, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestDecisionLogHoldsWhatIsPersistedInOrder(t *testing.T) {
 	if _, err := e.repo.FenceRebuild(ctx, e.eventID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.repo.SaveDecisions(ctx, decided.Epoch, decided.Decisions); !errors.Is(err, decision.ErrFenced) {
+	if _, err := e.repo.SaveDecisions(ctx, decided.Epoch, decided.Decisions); !errors.Is(err, decision.ErrFenced) {
 		t.Fatalf("SaveDecisions after a fence = %v, want ErrFenced", err)
 	}
 	if err := pub.Sync(ctx, e.eventID); err != nil {
