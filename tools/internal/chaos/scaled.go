@@ -194,9 +194,23 @@ func gatewayClockSkew(ctx context.Context, s *Stack, z Size) (*Run, error) {
 	return r, err
 }
 
-// checkRebuilt notes whether stock-consumer rebuilt the event during the run.
+// rebuildWait bounds how long after the herd a rebuild may still finish:
+// it restores every persisted decision of the event, which takes seconds
+// once the event has many (each run of the suite adds some).
+const rebuildWait = time.Minute
+
+// checkRebuilt notes whether stock-consumer rebuilt the event during the
+// run, waiting up to rebuildWait for a rebuild still running.
 func (r *Run) checkRebuilt(ctx context.Context) {
 	n := r.S.consumerRebuilds(ctx)
+	for deadline := time.Now().Add(rebuildWait); n >= 0 && r.rebuilds0 >= 0 && n <= r.rebuilds0 && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		n = r.S.consumerRebuilds(ctx)
+	}
 	switch {
 	case n < 0 || r.rebuilds0 < 0:
 		r.Notef("rebuild count unavailable")
