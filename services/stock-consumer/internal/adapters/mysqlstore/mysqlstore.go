@@ -130,18 +130,17 @@ func (r *Repository) SaveDecisions(ctx context.Context, epoch int64, ds []decisi
 // insertNew inserts the decisions of ds that MySQL does not have yet and
 // returns them. Usually none is stored (a batch's first delivery), so it
 // first inserts them all in one statement; only when some row is left out
-// (a redelivery, or a rank taken) does it undo that insert and look up which
-// are stored already: a stored one must equal its decision in ds, and a new
-// one whose rank is taken is decision.ErrStateBehind.
+// (a redelivery, or a rank taken) or the insert fails (a redelivered
+// message whose row was stored without a field MySQL refused) does it undo
+// that insert and look up which are stored already: a stored one must
+// equal its decision in ds, and a new one whose rank is taken is
+// decision.ErrStateBehind.
 func insertNew(tx *gorm.DB, eventID string, ds []decision.Decision) ([]decision.Decision, error) {
 	if err := tx.SavePoint("insert_new").Error; err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
 	inserted, err := insertDecisions(tx, ds)
-	if err != nil {
-		return nil, err
-	}
-	if inserted == int64(len(ds)) {
+	if err == nil && inserted == int64(len(ds)) {
 		return ds, nil
 	}
 	if err := tx.RollbackTo("insert_new").Error; err != nil {
