@@ -157,8 +157,7 @@ func (h *Handlers) requireAdminKey(c *gin.Context) {
 			h.log.Warn("admin key failures reached the limit; refusing this client until the window ends",
 				"client_ip", client, "failures", failures, "window", h.adminFailures.window.String())
 		}
-		httpserver.WriteError(c, httpserver.NewError(http.StatusForbidden, CodeInvalidAdminKey,
-			"관리자 키가 올바르지 않습니다. (invalid admin key)"))
+		httpserver.WriteError(c, errInvalidAdminKey)
 	default:
 		c.Next()
 	}
@@ -189,10 +188,13 @@ var (
 		"인증 토큰이 필요합니다. (Authorization: Bearer <token> required)")
 	errTokenInvalid = httpserver.NewError(http.StatusUnauthorized, CodeInvalidToken,
 		"유효하지 않거나 만료된 토큰입니다. (invalid or expired token)")
-	errAlreadyApplied = httpserver.NewError(http.StatusConflict, CodeAlreadyApplied, "이미 신청하셨습니다. (already applied)")
-	errSoldOut        = httpserver.NewError(http.StatusConflict, CodeEventClosed, "선착순 마감되었습니다. (event closed: sold out)")
-	errNotOpen        = httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
-	errBusy           = httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
+	// Encoded once, like the right key's way through: a wrong key costs no
+	// encoding the right one does not (TestAdminKeyTimingDoesNotDependOnTheGuess).
+	errInvalidAdminKey = httpserver.NewError(http.StatusForbidden, CodeInvalidAdminKey, "관리자 키가 올바르지 않습니다. (invalid admin key)")
+	errAlreadyApplied  = httpserver.NewError(http.StatusConflict, CodeAlreadyApplied, "이미 신청하셨습니다. (already applied)")
+	errSoldOut         = httpserver.NewError(http.StatusConflict, CodeEventClosed, "선착순 마감되었습니다. (event closed: sold out)")
+	errNotOpen         = httpserver.NewError(http.StatusForbidden, CodeEventNotOpen, "이벤트 신청 기간이 아닙니다. (event not open)")
+	errBusy            = httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
 		"요청이 많아 잠시 후 다시 시도해 주세요. (too busy, retry shortly)").WithRetryAfter(time.Second)
 	errUnavailable = httpserver.NewError(http.StatusServiceUnavailable, httpserver.CodeUnavailable,
 		"일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해 주세요. (temporarily unavailable)").WithRetryAfter(5 * time.Second)
