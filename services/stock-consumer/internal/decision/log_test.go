@@ -55,16 +55,34 @@ func (m *memoryLog) copiedLen() int {
 	return len(m.copied)
 }
 
+// waitCopied waits until the copy holds want lines.
+func (m *memoryLog) waitCopied(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.copiedLen() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("copy has %d of %d lines", m.copiedLen(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newPublisher(t *testing.T, m *memoryLog) *LogPublisher {
+	t.Helper()
+	p, err := NewLogPublisher(m, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestKickCopiesWithoutWaitingForTheTicker: with an hour between ticks, a
 // kick alone brings the copy up to the persisted log, and Kick never
 // blocks, however often it is called.
 func TestKickCopiesWithoutWaitingForTheTicker(t *testing.T) {
 	t.Parallel()
 	m := &memoryLog{}
-	p, err := NewLogPublisher(m, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPublisher(t, m)
 	for i := 0; i < 100; i++ {
 		p.Kick() // before Run: coalesced, never blocks
 	}
@@ -79,13 +97,7 @@ func TestKickCopiesWithoutWaitingForTheTicker(t *testing.T) {
 		want := len(m.lines)
 		m.mu.Unlock()
 		p.Kick()
-		deadline := time.Now().Add(10 * time.Second)
-		for m.copiedLen() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: copy has %d of %d lines", round, m.copiedLen(), want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		m.waitCopied(t, want)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -114,10 +126,7 @@ func (m *memoryLog) persist(n int) LogLines {
 func TestOfferedLinesAreCopiedWithoutReadingThemBack(t *testing.T) {
 	t.Parallel()
 	m := &memoryLog{}
-	p, err := NewLogPublisher(m, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPublisher(t, m)
 	ctx := context.Background()
 	p.CopyNow(ctx, "ev", m.persist(3))
 	p.CopyNow(ctx, "ev", m.persist(2))
@@ -139,13 +148,7 @@ func TestOfferedLinesAreCopiedWithoutReadingThemBack(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx, "ev", time.Hour, time.Hour) }()
 	p.Offer(ctx, "ev", m.persist(7))
-	deadline := time.Now().Add(10 * time.Second)
-	for m.copiedLen() != 17 {
-		if time.Now().After(deadline) {
-			t.Fatalf("offered lines not copied: %d of 17", m.copiedLen())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	m.waitCopied(t, 17)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

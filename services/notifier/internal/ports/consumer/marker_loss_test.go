@@ -48,29 +48,16 @@ func TestRefusedSentMarkerIsRetriedNotTheEmail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	email := uniqueEmail()
-	d := decision(testinfra.UniqueName("event-"), email, farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS, 1)
-	value, _ := proto.Marshal(d)
-	batch := []*sarama.ConsumerMessage{{Topic: e.decisionsTopic, Value: value}}
+	email, batch, marker := e.winnerBatch()
 	if poison, err := h.HandleBatch(context.Background(), batch); err != nil || len(poison) != 0 {
 		t.Fatalf("poison %v, err %v", poison, err)
 	}
-	marker := delivery.Job{Kind: delivery.KindResult, ID: d.GetEventId() + ":" + email + ":SUCCESS"}.MarkerKey()
 	if v := e.rdb.Get(context.Background(), marker).Val(); v != "sent" {
 		t.Fatalf("marker after the batch = %q, want sent", v)
 	}
 	// A second consumer (a fresh handler, no memory of the send) gets the
 	// message again: the marker says sent.
-	other, err := consumer.NewResultHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(3)), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if poison, err := other.HandleBatch(context.Background(), batch); err != nil || len(poison) != 0 {
-		t.Fatalf("redelivery: poison %v, err %v", poison, err)
-	}
-	e.onlyMail(t, email)
-	time.Sleep(500 * time.Millisecond)
-	e.expectNoMail(t, email, 1)
+	e.redeliverMailsNobodyTwice(t, batch, email)
 }
 
 // TestRedisForgettingMarkersDoesNotMailTwice: Redis restarts without its
@@ -137,15 +124,28 @@ func TestRebalanceAfterTheSendStillSetsTheMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	email := uniqueEmail()
-	d := decision(testinfra.UniqueName("event-"), email, farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS, 1)
-	value, _ := proto.Marshal(d)
-	batch := []*sarama.ConsumerMessage{{Topic: e.decisionsTopic, Value: value}}
+	email, batch, marker := e.winnerBatch()
 	_, _ = h.HandleBatch(ctx, batch) // the revoked batch is not committed, whatever it answers
-	marker := delivery.Job{Kind: delivery.KindResult, ID: d.GetEventId() + ":" + email + ":SUCCESS"}.MarkerKey()
 	if v := e.rdb.Get(context.Background(), marker).Val(); v != "sent" {
 		t.Fatalf("marker after a rebalance right after the send = %q, want sent", v)
 	}
+	e.redeliverMailsNobodyTwice(t, batch, email)
+}
+
+// winnerBatch is a batch of one winner's decision, with the winner's
+// address and the key of its sent marker.
+func (e *env) winnerBatch() (string, []*sarama.ConsumerMessage, string) {
+	email := uniqueEmail()
+	d := decision(testinfra.UniqueName("event-"), email, farewellv1.DecisionStatus_DECISION_STATUS_SUCCESS, 1)
+	value, _ := proto.Marshal(d)
+	marker := delivery.Job{Kind: delivery.KindResult, ID: d.GetEventId() + ":" + email + ":SUCCESS"}.MarkerKey()
+	return email, []*sarama.ConsumerMessage{{Topic: e.decisionsTopic, Value: value}}, marker
+}
+
+// redeliverMailsNobodyTwice hands batch to another notifier (a fresh
+// handler, no memory of the send): email must have had exactly one email.
+func (e *env) redeliverMailsNobodyTwice(t *testing.T, batch []*sarama.ConsumerMessage, email string) {
+	t.Helper()
 	other, err := consumer.NewResultHandler(e.deps(e.sender(t, e.mailpit.SMTPHost, e.mailpit.SMTPPort), delivery.DefaultRetry(3)), false)
 	if err != nil {
 		t.Fatal(err)
