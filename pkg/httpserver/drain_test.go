@@ -46,6 +46,10 @@ func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 			if code := status(t, client, base+"/readyz"); code != http.StatusOK {
 				t.Fatalf("/readyz before the stop = %d", code)
 			}
+			keepAlive := &http.Client{Timeout: time.Second, Transport: &http.Transport{}}
+			if closes(t, keepAlive, base+"/work") {
+				t.Fatal("an answer before the stop closed its keep-alive connection")
+			}
 			stop()
 			// Serve marks itself draining right after ctx ends; wait until it has.
 			for !s.draining.Load() {
@@ -59,6 +63,11 @@ func TestDrainDelayKeepsServingWhileNotReady(t *testing.T) {
 				}
 				if code := status(t, client, base+"/work"); code != http.StatusOK {
 					t.Fatalf("/work while draining = %d, want 200", code)
+				}
+				// The proxy drops the connection after this answer instead of
+				// reusing it while the server closes it.
+				if !closes(t, keepAlive, base+"/work") {
+					t.Fatal("an answer while draining kept its connection open (no Connection: close)")
 				}
 			}
 			if err := <-done; err != nil {
@@ -80,4 +89,17 @@ func status(t *testing.T, c *http.Client, url string) int {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// closes reports whether the answer to a GET of url told the client to close
+// the connection (Connection: close).
+func closes(t *testing.T, c *http.Client, url string) bool {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.Close
 }

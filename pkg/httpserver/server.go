@@ -85,7 +85,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check)
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), s.observe(m), s.recover, limitBody(cfg.MaxBodyBytes))
+	e.Use(requestID(), s.closeWhileDraining, s.observe(m), s.recover, limitBody(cfg.MaxBodyBytes))
 	e.NoRoute(func(c *gin.Context) { WriteError(c, errNotFound) })
 	e.NoMethod(func(c *gin.Context) { WriteError(c, errMethodNotAllowed) })
 	e.GET("/healthz", func(c *gin.Context) { WriteOK(c, http.StatusOK, "alive", nil) })
@@ -176,6 +176,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("http server stopped")
 	return nil
+}
+
+// closeWhileDraining answers with "Connection: close" once the server is
+// draining, so the proxy in front drops each connection it uses after its
+// answer. Only a client can close an idle keep-alive connection safely: when
+// the server closes it at shutdown, the proxy may be writing the next request
+// on it at that moment and sees a reset, which it cannot re-send when it is
+// a POST. Connections still idle when the drain delay ends are the proxy's
+// to time out (nginx's upstream keepalive_timeout below the drain delay).
+func (s *Server) closeWhileDraining(c *gin.Context) {
+	if s.draining.Load() {
+		c.Header("Connection", "close")
+	}
+	c.Next()
 }
 
 func requestID() gin.HandlerFunc {
