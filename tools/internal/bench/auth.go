@@ -193,6 +193,7 @@ func runAuth(ctx context.Context, st *Stack, s Scenario, run int, prefix string,
 	// Pages are newest first: a message that arrives while they are read
 	// shifts the next page, so one message can be listed twice.
 	seen := map[string]bool{}
+	var twice []string
 	for _, m := range msgs {
 		t0, ok := sent[m.To]
 		if !ok || seen[m.ID] {
@@ -200,7 +201,7 @@ func runAuth(ctx context.Context, st *Stack, s Scenario, run int, prefix string,
 		}
 		seen[m.ID] = true
 		if _, dup := st.codes.codes[m.To]; dup {
-			res.Notes = append(res.Notes, "two code emails for "+m.To)
+			twice = append(twice, m.To)
 			continue
 		}
 		st.codes.codes[m.To] = m.Code
@@ -208,6 +209,9 @@ func runAuth(ctx context.Context, st *Stack, s Scenario, run int, prefix string,
 		if m.Created.After(last) {
 			last = m.Created
 		}
+	}
+	if note := twiceNote(twice); note != "" {
+		res.Notes = append(res.Notes, note)
 	}
 	res.AuthEmails = len(lat)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -310,4 +314,18 @@ func codeIn(text string) string {
 		return ""
 	}
 	return rest[:n]
+}
+
+// twiceNote says how many participants got a second code email, naming the
+// first few (a results table has no room for thousands of addresses).
+func twiceNote(addrs []string) string {
+	const named = 3
+	switch {
+	case len(addrs) == 0:
+		return ""
+	case len(addrs) <= named:
+		return fmt.Sprintf("%d participants got two code emails: %s", len(addrs), strings.Join(addrs, ", "))
+	default:
+		return fmt.Sprintf("%d participants got two code emails (first: %s, …)", len(addrs), strings.Join(addrs[:named], ", "))
+	}
 }

@@ -166,3 +166,18 @@ func TestConsumerFiguresSumPhasesOverInstances(t *testing.T) {
 		t.Fatalf("phaseSplit = %q", got)
 	}
 }
+
+// TestTwiceNoteNamesAFewAndCountsAll: a second code email is reported with
+// the number of participants it happened to and at most three addresses.
+func TestTwiceNoteNamesAFewAndCountsAll(t *testing.T) {
+	if got := twiceNote(nil); got != "" {
+		t.Fatalf("no duplicates: %q, want no note", got)
+	}
+	if got, want := twiceNote([]string{"a@x", "b@x"}), "2 participants got two code emails: a@x, b@x"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	many := []string{"a@x", "b@x", "c@x", "d@x", "e@x"}
+	if got, want := twiceNote(many), "5 participants got two code emails (first: a@x, b@x, c@x, …)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
