@@ -3,7 +3,6 @@ package checks
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -197,7 +196,7 @@ func runNginx(t *testing.T, nginx, conf, scratch, listen string) {
 		select {
 		case err := <-exited:
 			log, _ := os.ReadFile(errLog)
-			t.Fatalf("nginx exited: %v\n%s", errors.Join(err, errors.New("see its error log")), log)
+			t.Fatalf("nginx exited: %v; its error log:\n%s", err, log)
 		default:
 		}
 		if time.Now().After(deadline) {
