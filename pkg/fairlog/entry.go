@@ -26,11 +26,22 @@ const (
 	// new stock while a change was pending. It is written in the same
 	// transaction as those decisions, just before them.
 	KindStockSeen Kind = "stock-seen"
+	// KindLateDecision is a decision persisted after decisions behind it
+	// in line: Redis decided it at its place (Partition, Offset), in order,
+	// but MySQL refused its row every time, so stock-consumer dead-lettered
+	// the message and persisted the same decision later without the
+	// refused fields. Its Stock is the stock Redis held when it was
+	// persisted; the stock it was decided under is the log's at its place.
+	// A verifier replays it at its place, not where it stands in the log.
+	KindLateDecision Kind = "late-decision"
 	// KindWindow is a persisted window change.
 	KindWindow Kind = "window"
 	// KindFreeze closes the log: the event's window closed; nothing may follow.
 	KindFreeze Kind = "freeze"
 )
+
+// IsDecision reports whether an entry of kind k is a participant's decision.
+func (k Kind) IsDecision() bool { return k == KindDecision || k == KindLateDecision }
 
 // GenesisHash is the Prev of the first entry.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"

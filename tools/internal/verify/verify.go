@@ -8,6 +8,7 @@ package verify
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -212,10 +213,16 @@ func checkHead(rep *Report, entries []fairlog.Entry, in Input) {
 // the decisions made under it). Then, strictly (one partition): while fewer
 // than that stock won, the next decision wins with the next rank; after,
 // it loses.
+//
+// A late decision (fairlog.KindLateDecision) is replayed at its place:
+// just before the first decision of its partition with a higher offset,
+// or where it stands when none came before it. It is held to the stock
+// rule under one of the stocks the log was at between the decisions
+// either side of its place.
 func replay(rep *Report, entries []fairlog.Entry) {
 	partitions := map[int32]bool{}
 	for _, e := range entries {
-		if e.Kind == fairlog.KindDecision && e.Offset >= 0 {
+		if e.Kind.IsDecision() && e.Offset >= 0 {
 			partitions[e.Partition] = true
 		}
 	}
@@ -225,32 +232,20 @@ func replay(rep *Report, entries []fairlog.Entry) {
 	slices.Sort(rep.Partitions)
 	rep.Strict = len(rep.Partitions) <= 1
 
-	var (
-		stock, winners int64
-		seen           = map[string]int64{}
-		lastOffset     = map[int32]int64{}
-		ranks          = map[int64]int64{}
-		maxLoserStock  int64
-	)
+	r := newReplayer(rep, entries)
 	for _, e := range entries {
 		switch e.Kind {
 		case fairlog.KindStock, fairlog.KindStockSeen:
-			if e.Stock < 0 {
-				rep.add(e.Seq, ErrFCFS, "negative stock %d", e.Stock)
-			}
-			// With several partitions the log is in commit order, and a batch
-			// decided before another's winners may commit after them; only an
-			// admin change must never go below the winners.
-			if e.Stock < winners && (e.Kind == fairlog.KindStock || rep.Strict) {
-				rep.add(e.Seq, ErrFCFS, "stock set to %d below the %d winners so far", e.Stock, winners)
-			}
-			if e.Kind == fairlog.KindStockSeen {
-				rep.StockSeen++
-			}
-			stock = e.Stock
+			r.setStock(e)
 		case fairlog.KindDecision:
 			rep.Decisions++
-			decideOne(rep, e, stock, &winners, seen, lastOffset, ranks, &maxLoserStock)
+			r.placeLate(e.Partition, e.Offset)
+			r.decide(e, false)
+		case fairlog.KindLateDecision:
+			rep.Decisions++
+			if !r.replayed[e.Seq] {
+				r.decide(e, true) // nothing behind its place came before it: its place is here
+			}
 		case fairlog.KindWindow, fairlog.KindFreeze:
 		default:
 			if e.Kind != "" {
@@ -258,47 +253,127 @@ func replay(rep *Report, entries []fairlog.Entry) {
 			}
 		}
 	}
-	rep.Winners = winners
-	rep.Stock = stock
+	rep.Winners = r.winners
+	rep.Stock = r.stock
 	if !rep.Strict {
 		// Ranks are 1..winners, each once, whatever the commit order.
-		for r := int64(1); r <= winners; r++ {
-			if ranks[r] == 0 {
-				rep.add(0, ErrFCFS, "rank %d was never given, with %d winners", r, winners)
+		for rank := int64(1); rank <= r.winners; rank++ {
+			if r.ranks[rank] == 0 {
+				rep.add(0, ErrFCFS, "rank %d was never given, with %d winners", rank, r.winners)
 				break
 			}
 		}
-		if maxLoserStock > winners {
-			rep.add(0, ErrFCFS, "a participant lost under stock %d, but only %d won", maxLoserStock, winners)
+		if r.maxLoserStock > r.winners {
+			rep.add(0, ErrFCFS, "a participant lost under stock %d, but only %d won", r.maxLoserStock, r.winners)
 		}
 	}
 }
 
-func decideOne(rep *Report, e fairlog.Entry, stock int64, winners *int64, seen map[string]int64,
-	lastOffset map[int32]int64, ranks map[int64]int64, maxLoserStock *int64) {
+// replayer is the state of one replay.
+type replayer struct {
+	rep            *Report
+	stock, winners int64
+	// stocksSince are the stocks the log was at since the last decision
+	// (the one it was decided under first): a late decision placed now was
+	// decided under one of them.
+	stocksSince   []int64
+	seen          map[string]int64
+	lastOffset    map[int32]int64
+	ranks         map[int64]int64
+	maxLoserStock int64
+	// late are each partition's late decisions not replayed yet, by offset.
+	late     map[int32][]fairlog.Entry
+	replayed map[int64]bool
+}
+
+func newReplayer(rep *Report, entries []fairlog.Entry) *replayer {
+	r := &replayer{rep: rep, stocksSince: []int64{0}, seen: map[string]int64{}, lastOffset: map[int32]int64{},
+		ranks: map[int64]int64{}, late: map[int32][]fairlog.Entry{}, replayed: map[int64]bool{}}
+	for _, e := range entries {
+		if e.Kind != fairlog.KindLateDecision {
+			continue
+		}
+		if e.Offset < 0 {
+			rep.add(e.Seq, ErrFormat, "a late decision without its place (offset %d)", e.Offset)
+			continue
+		}
+		r.late[e.Partition] = append(r.late[e.Partition], e)
+	}
+	for _, l := range r.late {
+		slices.SortStableFunc(l, func(a, b fairlog.Entry) int { return cmp.Compare(a.Offset, b.Offset) })
+	}
+	return r
+}
+
+func (r *replayer) setStock(e fairlog.Entry) {
+	if e.Stock < 0 {
+		r.rep.add(e.Seq, ErrFCFS, "negative stock %d", e.Stock)
+	}
+	// With several partitions the log is in commit order, and a batch
+	// decided before another's winners may commit after them; only an
+	// admin change must never go below the winners.
+	if e.Stock < r.winners && (e.Kind == fairlog.KindStock || r.rep.Strict) {
+		r.rep.add(e.Seq, ErrFCFS, "stock set to %d below the %d winners so far", e.Stock, r.winners)
+	}
+	if e.Kind == fairlog.KindStockSeen {
+		r.rep.StockSeen++
+	}
+	r.stock = e.Stock
+	r.stocksSince = append(r.stocksSince, e.Stock)
+}
+
+// placeLate replays the late decisions of partition whose place comes
+// before offset, in offset order.
+func (r *replayer) placeLate(partition int32, offset int64) {
+	if offset < 0 {
+		return
+	}
+	pending := r.late[partition]
+	for len(pending) > 0 && pending[0].Offset < offset {
+		if !r.replayed[pending[0].Seq] {
+			r.decide(pending[0], true)
+		}
+		pending = pending[1:]
+	}
+	r.late[partition] = pending
+}
+
+// decide replays one decision; late says it is a late decision replayed
+// at its place.
+func (r *replayer) decide(e fairlog.Entry, late bool) {
+	rep := r.rep
+	if late {
+		r.replayed[e.Seq] = true
+	}
 	if e.Participant == "" {
 		rep.add(e.Seq, ErrFormat, "decision without a participant")
-	} else if first, dup := seen[e.Participant]; dup {
+	} else if first, dup := r.seen[e.Participant]; dup {
 		rep.add(e.Seq, ErrOrder, "participant %.12s… decided twice (first at entry %d)", e.Participant, first)
 	} else {
-		seen[e.Participant] = e.Seq
+		r.seen[e.Participant] = e.Seq
 	}
 	if e.Offset >= 0 {
-		if last, ok := lastOffset[e.Partition]; ok && e.Offset <= last {
+		if last, ok := r.lastOffset[e.Partition]; ok && e.Offset <= last {
 			rep.add(e.Seq, ErrOrder, "offset %d of partition %d after offset %d", e.Offset, e.Partition, last)
 		}
-		lastOffset[e.Partition] = e.Offset
+		r.lastOffset[e.Partition] = e.Offset
 	}
-	if e.Stock != stock {
-		rep.add(e.Seq, ErrFCFS, "decided under stock %d, but the log's stock is %d", e.Stock, stock)
+	// The stocks it may have been decided under: the log's, or for a late
+	// decision any the log was at since the decision before its place.
+	stocks := []int64{r.stock}
+	if late {
+		stocks = r.stocksSince
+	} else if e.Stock != r.stock {
+		rep.add(e.Seq, ErrFCFS, "decided under stock %d, but the log's stock is %d", e.Stock, r.stock)
 	}
+	r.stocksSince = []int64{r.stock}
 	switch e.Status {
 	case "SUCCESS":
-		*winners++
-		if ranks[e.Rank] != 0 {
-			rep.add(e.Seq, ErrFCFS, "rank %d given twice (first at entry %d)", e.Rank, ranks[e.Rank])
+		r.winners++
+		if r.ranks[e.Rank] != 0 {
+			rep.add(e.Seq, ErrFCFS, "rank %d given twice (first at entry %d)", e.Rank, r.ranks[e.Rank])
 		}
-		ranks[e.Rank] = e.Seq
+		r.ranks[e.Rank] = e.Seq
 		if e.Rank < 1 || e.Rank > e.Stock {
 			rep.add(e.Seq, ErrFCFS, "won rank %d under stock %d", e.Rank, e.Stock)
 		}
@@ -307,7 +382,9 @@ func decideOne(rep *Report, e fairlog.Entry, stock int64, winners *int64, seen m
 		if e.Rank != 0 {
 			rep.add(e.Seq, ErrFormat, "a loser with rank %d", e.Rank)
 		}
-		*maxLoserStock = max(*maxLoserStock, e.Stock)
+		if !late {
+			r.maxLoserStock = max(r.maxLoserStock, e.Stock)
+		}
 	default:
 		rep.add(e.Seq, ErrFormat, "unknown status %q", e.Status)
 		return
@@ -316,17 +393,17 @@ func decideOne(rep *Report, e fairlog.Entry, stock int64, winners *int64, seen m
 		return
 	}
 	// Winners so far, this one excluded.
-	before := *winners
+	before := r.winners
 	if e.Status == "SUCCESS" {
 		before--
 	}
 	switch {
-	case e.Status == "SUCCESS" && before >= e.Stock:
-		rep.add(e.Seq, ErrFCFS, "won with no stock left (%d winners before, stock %d)", before, e.Stock)
+	case e.Status == "SUCCESS" && before >= slices.Max(stocks):
+		rep.add(e.Seq, ErrFCFS, "won with no stock left (%d winners before, stock %d)", before, slices.Max(stocks))
 	case e.Status == "SUCCESS" && e.Rank != before+1:
 		rep.add(e.Seq, ErrFCFS, "won rank %d, but %d won before it", e.Rank, before)
-	case e.Status == "FAILURE" && before < e.Stock:
-		rep.add(e.Seq, ErrFCFS, "lost while stock was left (%d winners, stock %d)", before, e.Stock)
+	case e.Status == "FAILURE" && before < slices.Min(stocks):
+		rep.add(e.Seq, ErrFCFS, "lost while stock was left (%d winners, stock %d)", before, slices.Min(stocks))
 	}
 }
 
@@ -341,21 +418,27 @@ func checkReceipts(rep *Report, entries []fairlog.Entry, in Input) {
 	}
 	byPlace := map[place]fairlog.Entry{}
 	byParticipant := map[string]fairlog.Entry{}
-	// rankInPartition[i] is the decision's 1-based place among the
-	// decisions of its partition that came from Kafka.
-	count := map[int32]int64{}
-	placeOf := map[int64]int64{}
+	// placeOf[seq] is the decision's 1-based place among the decisions of
+	// its partition that came from Kafka, in offset order (a late decision
+	// counts at its place).
+	fromKafka := map[int32][]fairlog.Entry{}
 	for _, e := range entries {
-		if e.Kind != fairlog.KindDecision {
+		if !e.Kind.IsDecision() {
 			continue
 		}
 		if e.Offset >= 0 {
 			byPlace[place{e.Partition, e.Offset}] = e
-			count[e.Partition]++
-			placeOf[e.Seq] = count[e.Partition]
+			fromKafka[e.Partition] = append(fromKafka[e.Partition], e)
 		}
 		if _, ok := byParticipant[e.Participant]; !ok {
 			byParticipant[e.Participant] = e
+		}
+	}
+	placeOf := map[int64]int64{}
+	for _, es := range fromKafka {
+		slices.SortStableFunc(es, func(a, b fairlog.Entry) int { return cmp.Compare(a.Offset, b.Offset) })
+		for i, e := range es {
+			placeOf[e.Seq] = int64(i + 1)
 		}
 	}
 	for _, r := range in.Receipts {

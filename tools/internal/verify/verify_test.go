@@ -325,3 +325,61 @@ func TestReceiptOfAnotherCopyOfTheApplication(t *testing.T) {
 		})
 	}
 }
+
+func late(e fairlog.Entry) fairlog.Entry {
+	e.Kind = fairlog.KindLateDecision
+	return e
+}
+
+// A dead-lettered application's decision is persisted after the decisions
+// behind it in line; the verifier replays it at its place, under the stock
+// of its place, and counts it there for everyone after it.
+func TestLateDecisionsAreReplayedAtTheirPlace(t *testing.T) {
+	t.Parallel()
+	s := testSigner(t, 1)
+	tests := []struct {
+		name string
+		log  []fairlog.Entry
+		want error // nil: the log passes
+	}{
+		{name: "a late winner", log: chain(stock(2), won("a", 10, 1, 2), lost("c", 12, 2), lost("d", 13, 2), late(won("b", 11, 2, 2)))},
+		{name: "a late loser", log: chain(stock(1), won("a", 10, 1, 1), lost("c", 12, 1), late(lost("b", 11, 1)))},
+		{name: "late, but nothing behind it came first", log: chain(stock(2), won("a", 10, 1, 2), late(won("b", 11, 2, 2)), lost("c", 12, 2))},
+		{name: "late across a stock raise", log: chain(stock(1), won("a", 10, 1, 1), stock(3), won("c", 12, 3, 3), late(won("b", 11, 2, 3)))},
+		{name: "a late winner with no stock left at its place", want: ErrFCFS,
+			log: chain(stock(1), won("a", 10, 1, 1), lost("c", 12, 1), late(won("b", 11, 2, 2)))},
+		{name: "a late winner with the rank of a later place", want: ErrFCFS,
+			log: chain(stock(3), won("a", 10, 1, 3), won("c", 12, 2, 3), late(won("b", 11, 3, 3)))},
+		{name: "a late loser with stock left at its place", want: ErrFCFS,
+			log: chain(stock(3), won("a", 10, 1, 3), won("c", 12, 2, 3), late(lost("b", 11, 3)))},
+		{name: "a late decision at a place another holds", want: ErrOrder,
+			log: chain(stock(3), won("a", 10, 1, 3), late(won("b", 10, 2, 3)))},
+		{name: "a late decision without its place", want: ErrFormat,
+			log: chain(stock(3), won("a", 10, 1, 3), late(won("b", -1, 2, 3)))},
+		{name: "a late decision of a participant decided already", want: ErrOrder,
+			log: chain(stock(3), won("a", 10, 1, 3), won("c", 12, 3, 3), late(won("a", 11, 2, 3)))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rep := check(t, Input{Log: bytes.NewReader(lines(tt.log)), Keys: keysOf(s)})
+			if tt.want == nil && !rep.OK() {
+				t.Fatalf("problems: %v", rep.Problems)
+			}
+			if tt.want != nil && !rep.Has(tt.want) {
+				t.Fatalf("want a %q problem, got %v", tt.want, rep.Problems)
+			}
+		})
+	}
+
+	// The late winner's receipt finds it, at its place in line.
+	es := tests[0].log
+	r := s.SignReceipt(fairlog.Receipt{Event: "ev", Participant: "b", Offset: 11, AcceptedAt: 1})
+	rep := check(t, Input{Log: bytes.NewReader(lines(es)), Keys: keysOf(s), Receipts: []fairlog.Receipt{r}})
+	if got := rep.Receipts[0]; !rep.OK() || !got.Found || got.Status != "SUCCESS" || got.Rank != 2 || got.Place != 2 {
+		t.Fatalf("receipt result = %+v (%v); want found, SUCCESS, rank 2, place 2", got, rep.Problems)
+	}
+	if rep.Decisions != 4 || rep.Winners != 2 || rep.Losers != 2 {
+		t.Fatalf("report counts %d decisions, %d won, %d lost; want 4, 2, 2", rep.Decisions, rep.Winners, rep.Losers)
+	}
+}

@@ -74,6 +74,12 @@ type Application struct {
 	// without its message (stranded).
 	Partition int32
 	Offset    int64
+	// Late marks an application decided again after its message was
+	// dead-lettered (MySQL refused its row every time): Redis decided it
+	// at its place, but it is persisted after the decisions behind it, so
+	// the log records it as a late decision at its place (see
+	// fairlog.KindLateDecision).
+	Late bool
 }
 
 // Decision is the outcome for one application.

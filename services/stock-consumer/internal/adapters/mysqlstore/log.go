@@ -90,14 +90,25 @@ func appendLog(tx *gorm.DB, eventID string, entries []fairlog.Entry) (decision.L
 }
 
 // decisionEntries are the log entries of newly persisted decisions, in
-// the batch's (log) order.
+// the batch's (log) order. A dead-lettered application decided again is
+// a late decision at its place when Redis had decided it there already;
+// when Redis decided it only now (its earlier decision was lost with a
+// rebuild), it is an ordinary decision made now, out of its place, so
+// its entry carries offset -1 like a stranded admission's.
 func decisionEntries(ds []decision.Decision) []fairlog.Entry {
 	out := make([]fairlog.Entry, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, fairlog.Entry{
+		e := fairlog.Entry{
 			Kind: fairlog.KindDecision, At: d.DecidedAt.UnixMilli(), Participant: d.Participant,
 			Partition: d.Partition, Offset: d.Offset, Status: string(d.Status), Rank: d.Rank, Stock: d.Stock,
-		})
+		}
+		switch {
+		case d.Late && d.New:
+			e.Offset = -1
+		case d.Late:
+			e.Kind = fairlog.KindLateDecision
+		}
+		out = append(out, e)
 	}
 	return out
 }

@@ -76,9 +76,10 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 // be read, so their participants do not stay PENDING. Such a message was
 // isolated by the group because the servers refuse it the same way every
 // time (MySQL refusing its application id or its time, say): it is decided
-// again with those fields left out (no application id, applied now), in the
-// log order it had, and a decision Redis already made for it is the one
-// persisted, so it ends SUCCESS or FAILURE like everyone else. A message
+// again with those fields left out (no application id, applied now) but
+// with its place in line, and a decision Redis already made for it at that
+// place is the one persisted, logged as a late decision, so it ends
+// SUCCESS or FAILURE like everyone else and the log still replays. A message
 // that cannot be read (undecodable, a schema this consumer does not know)
 // names nobody reliably: its participant stays PENDING until an operator
 // replays it, after deploying a consumer that reads it (docs/operate.md).
@@ -93,7 +94,10 @@ func (h *Handler) RecordDeadLetters(ctx context.Context, poison []kafka.Poison) 
 		if err != nil {
 			continue
 		}
-		apps = append(apps, decision.Application{EventID: a.EventID, Email: a.Email, AppliedAt: time.Now()})
+		apps = append(apps, decision.Application{
+			EventID: a.EventID, Email: a.Email, Delivery: a.Delivery, AppliedAt: time.Now(),
+			Partition: p.Msg.Partition, Offset: p.Msg.Offset, Late: true,
+		})
 	}
 	if len(apps) == 0 {
 		return nil

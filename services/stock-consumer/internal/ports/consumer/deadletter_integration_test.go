@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pkgconfig "github.com/terning-farewell/farewell/pkg/config"
+	"github.com/terning-farewell/farewell/pkg/fairlog"
 	"github.com/terning-farewell/farewell/pkg/kafka"
 	"github.com/terning-farewell/farewell/pkg/redisx"
 	"github.com/terning-farewell/farewell/pkg/testinfra"
@@ -80,10 +82,12 @@ func (e *env) replayDLQ(args ...string) string {
 // TestPoisonApplicationIsDecidedNotLeftPending: an application MySQL
 // refuses the same way every time is isolated and dead-lettered, and its
 // participant is still decided in log order (persisted without the refused
-// field), so Redis and MySQL agree and nobody stays PENDING. Replaying it
+// field), so Redis and MySQL agree and nobody stays PENDING. The decision
+// log records it as a late decision at its place in line. Replaying it
 // afterwards changes nothing.
 func TestPoisonApplicationIsDecidedNotLeftPending(t *testing.T) {
 	e := newEnv(t)
+	withLog(t, e)
 	e.setStock(2)
 	dlq := kafka.DeadLetter(e.appsTopic)
 	testinfra.CreateKafkaTopic(t, e.brokers, dlq, 1)
@@ -115,6 +119,7 @@ func TestPoisonApplicationIsDecidedNotLeftPending(t *testing.T) {
 	if w := e.rdb.Get(ctx, redisx.KeysFor(e.eventID).Winners).Val(); w != "2" {
 		t.Fatalf("redis winners = %s, want 2 (MySQL has 2)", w)
 	}
+	checkPoisonLoggedAtItsPlace(t, e, "poison@example.com")
 
 	// The replay re-publishes it; it was decided, so it is decided the same
 	// way again: one more identical decision message, no new row, no new
@@ -132,6 +137,58 @@ func TestPoisonApplicationIsDecidedNotLeftPending(t *testing.T) {
 	checkExactlyWinners(t, e.rows(), 2, 4)
 	if n := len(testinfra.ReadUntilIdle(t, e.brokers, dlq, time.Second)); n != 1 {
 		t.Fatalf("dead letters after the replay = %d, want still 1", n)
+	}
+	if n := len(decisionsOf(copiedLog(t, e))); n != 4 {
+		t.Fatalf("decisions in the log after the replay = %d, want still 4", n)
+	}
+}
+
+// checkPoisonLoggedAtItsPlace: every application of the topic has one
+// decision in the log at its own offset; the poison's is a late decision,
+// the others ordinary ones; in offset order the winners come first with
+// ranks 1, 2, … (first come, first served, the poison at its place).
+func checkPoisonLoggedAtItsPlace(t *testing.T, e *env, poison string) {
+	t.Helper()
+	offsetOf := map[string]int64{}
+	for _, m := range testinfra.ReadUntilIdle(t, e.brokers, e.appsTopic, time.Second) {
+		if _, ok := offsetOf[string(m.Key)]; !ok {
+			offsetOf[string(m.Key)] = m.Offset
+		}
+	}
+	ds := decisionsOf(copiedLog(t, e))
+	if len(ds) != len(offsetOf) {
+		t.Fatalf("%d decisions in the log for %d applications: %+v", len(ds), len(offsetOf), ds)
+	}
+	byOffset := map[int64]fairlog.Entry{}
+	for _, d := range ds {
+		byOffset[d.Offset] = d
+	}
+	for email, off := range offsetOf {
+		d, ok := byOffset[off]
+		wantKind := fairlog.KindDecision
+		if email == poison {
+			wantKind = fairlog.KindLateDecision
+		}
+		if !ok || d.Participant != fairlog.Participant(logSalt, e.eventID, email) || d.Kind != wantKind {
+			t.Fatalf("%s (offset %d): log entry %+v, want a %s of that participant at that offset", email, off, d, wantKind)
+		}
+	}
+	offsets := make([]int64, 0, len(byOffset))
+	for off := range byOffset {
+		offsets = append(offsets, off)
+	}
+	slices.Sort(offsets)
+	var winners int64
+	for _, off := range offsets {
+		d := byOffset[off]
+		if winners < d.Stock {
+			winners++
+			if d.Status != "SUCCESS" || d.Rank != winners {
+				t.Fatalf("offset %d: %s rank %d under stock %d, want SUCCESS rank %d", off, d.Status, d.Rank, d.Stock, winners)
+			}
+		} else if d.Status != "FAILURE" {
+			t.Fatalf("offset %d: %s with %d winners before under stock %d, want FAILURE", off, d.Status, winners, d.Stock)
+		}
 	}
 }
 

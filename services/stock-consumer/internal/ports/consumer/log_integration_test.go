@@ -79,7 +79,7 @@ func copiedLog(t *testing.T, e *env) []fairlog.Entry {
 func decisionsOf(es []fairlog.Entry) []fairlog.Entry {
 	var out []fairlog.Entry
 	for _, en := range es {
-		if en.Kind == fairlog.KindDecision {
+		if en.Kind.IsDecision() {
 			out = append(out, en)
 		}
 	}
