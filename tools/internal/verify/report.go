@@ -14,7 +14,8 @@ import (
 func Print(w io.Writer, r Report) {
 	fmt.Fprintf(w, "event        %s\n", r.Event)
 	fmt.Fprintf(w, "entries      %d (head %s, frozen %v)\n", r.Entries, r.Head, r.Frozen)
-	fmt.Fprintf(w, "decisions    %d: %d won, %d lost; last stock %d (%d stock-seen entries)\n", r.Decisions, r.Winners, r.Losers, r.Stock, r.StockSeen)
+	fmt.Fprintf(w, "decisions    %d: %d won, %d lost; last stock %d (%d stock-seen entries, %d late decisions)\n",
+		r.Decisions, r.Winners, r.Losers, r.Stock, r.StockSeen, r.Late)
 	mode := "strict first-come-first-served replay (one partition: the log order is the arrival order)"
 	if !r.Strict {
 		mode = fmt.Sprintf("per-partition order and counts only (%d partitions: order between partitions is not checked)", len(r.Partitions))

@@ -87,6 +87,8 @@ type Report struct {
 	// StockSeen counts stock-seen entries: stocks decisions were made
 	// under before (or instead of) an admin change's own entry.
 	StockSeen int64
+	// Late counts late decisions, replayed at their place in line.
+	Late int64
 	Head      string
 	Frozen    bool
 	// Partitions are the partitions decisions came from. With more than one,
@@ -243,6 +245,7 @@ func replay(rep *Report, entries []fairlog.Entry) {
 			r.decide(e, false)
 		case fairlog.KindLateDecision:
 			rep.Decisions++
+			rep.Late++
 			if !r.replayed[e.Seq] {
 				r.decide(e, true) // nothing behind its place came before it: its place is here
 			}

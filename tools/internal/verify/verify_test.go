@@ -379,7 +379,7 @@ func TestLateDecisionsAreReplayedAtTheirPlace(t *testing.T) {
 	if got := rep.Receipts[0]; !rep.OK() || !got.Found || got.Status != "SUCCESS" || got.Rank != 2 || got.Place != 2 {
 		t.Fatalf("receipt result = %+v (%v); want found, SUCCESS, rank 2, place 2", got, rep.Problems)
 	}
-	if rep.Decisions != 4 || rep.Winners != 2 || rep.Losers != 2 {
-		t.Fatalf("report counts %d decisions, %d won, %d lost; want 4, 2, 2", rep.Decisions, rep.Winners, rep.Losers)
+	if rep.Decisions != 4 || rep.Winners != 2 || rep.Losers != 2 || rep.Late != 1 {
+		t.Fatalf("report counts %d decisions (%d late), %d won, %d lost; want 4 (1 late), 2, 2", rep.Decisions, rep.Late, rep.Winners, rep.Losers)
 	}
 }
