@@ -28,6 +28,7 @@ fuzztime=${1:-${FUZZTIME:-10s}}
 targets=(
 	"pkg ./token FuzzVerify"
 	"pkg ./httpserver FuzzDecodeJSON"
+	"pkg ./fairlog FuzzSealMatchesEncodingJSON"
 	"services/auth ./internal/codes FuzzNormalizeEmail"
 	"services/auth ./internal/codes FuzzPolicyIdentity"
 	"services/auth ./internal/ports/httpapi FuzzAuthRequest"
