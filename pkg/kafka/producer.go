@@ -162,6 +162,16 @@ func (p *Producer) Publish(ctx context.Context, m Message) error {
 // PublishAcked is Publish that also returns where the broker stored the
 // message: its partition and offset (an application's place in line).
 func (p *Producer) PublishAcked(ctx context.Context, m Message) (Ack, error) {
+	pd, err := p.enqueue(ctx, m)
+	if err != nil {
+		return Ack{}, err
+	}
+	return pd.wait(ctx, m.Topic)
+}
+
+// enqueue hands m to the producer's batching; the returned pending
+// delivers its acknowledgement.
+func (p *Producer) enqueue(ctx context.Context, m Message) (*pending, error) {
 	pd := &pending{done: make(chan acked, 1), start: time.Now()}
 	msg := &sarama.ProducerMessage{Topic: m.Topic, Value: sarama.ByteEncoder(m.Value), Metadata: pd}
 	if m.Key != "" {
@@ -171,25 +181,28 @@ func (p *Producer) PublishAcked(ctx context.Context, m Message) (Ack, error) {
 		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
 	}
 	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if p.closed {
-		p.mu.RUnlock()
-		return Ack{}, ErrProducerClosed
+		return nil, ErrProducerClosed
 	}
 	select {
 	case p.async.Input() <- msg:
-		p.mu.RUnlock()
+		return pd, nil
 	case <-ctx.Done():
-		p.mu.RUnlock()
-		return Ack{}, fmt.Errorf("publish to %s: %w", m.Topic, ctx.Err())
+		return nil, fmt.Errorf("publish to %s: %w", m.Topic, ctx.Err())
 	}
+}
+
+// wait waits for the acknowledgement of an enqueued message.
+func (pd *pending) wait(ctx context.Context, topic string) (Ack, error) {
 	select {
 	case r := <-pd.done:
 		if r.err != nil {
-			return Ack{}, fmt.Errorf("publish to %s: %w", m.Topic, r.err)
+			return Ack{}, fmt.Errorf("publish to %s: %w", topic, r.err)
 		}
 		return r.ack, nil
 	case <-ctx.Done():
-		return Ack{}, fmt.Errorf("publish to %s: waiting for ack: %w", m.Topic, ctx.Err())
+		return Ack{}, fmt.Errorf("publish to %s: waiting for ack: %w", topic, ctx.Err())
 	}
 }
 
@@ -232,15 +245,23 @@ func (p *Producer) Close() error {
 }
 
 // PublishAll sends every message and waits until all are acknowledged. The
-// messages travel in the same batches; it returns the first failure.
+// messages travel in the same batches; it returns the first failure. They
+// are handed to the producer one after the other (one goroutine, however
+// many messages), then their acknowledgements are awaited; a message not
+// handed over because ctx ended is that failure.
 func (p *Producer) PublishAll(ctx context.Context, msgs []Message) error {
-	errc := make(chan error, len(msgs))
-	for _, m := range msgs {
-		go func() { errc <- p.Publish(ctx, m) }()
-	}
+	queued := make([]*pending, 0, len(msgs))
 	var first error
-	for range msgs {
-		if err := <-errc; err != nil && first == nil {
+	for _, m := range msgs {
+		pd, err := p.enqueue(ctx, m)
+		if err != nil {
+			first = err
+			break
+		}
+		queued = append(queued, pd)
+	}
+	for i, pd := range queued {
+		if _, err := pd.wait(ctx, msgs[i].Topic); err != nil && first == nil {
 			first = err
 		}
 	}

@@ -181,3 +181,23 @@ func TestTwiceNoteNamesAFewAndCountsAll(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestChartsOfADrainOnlyRun: a run without an HTTP scenario has no
+// latencies; its charts are drawn without the latency chart (whose log
+// axis needs a positive range) instead of panicking.
+func TestChartsOfADrainOnlyRun(t *testing.T) {
+	t.Parallel()
+	drain := &Result{Scenario: "drain", Direct: true, LagSeries: []Point{{T: 0, V: 100}, {T: 0.25, V: 40}, {T: 0.5, V: 0}}}
+	files, err := WriteCharts(t.TempDir(), []*Result{drain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if filepath.Base(f) == "latency.png" {
+			t.Fatalf("a latency chart without latencies: %v", files)
+		}
+	}
+	if len(files) != 3 {
+		t.Fatalf("charts = %v, want throughput, consumer lag and drain lag", files)
+	}
+}

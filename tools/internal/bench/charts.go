@@ -29,6 +29,8 @@ func colorOf(name string) color.Color {
 
 // WriteCharts draws the latency distribution, throughput over time and
 // consumer lag over time of one run into dir and returns the file names.
+// A chart with nothing to show (no HTTP scenario in the run: no latency)
+// is left out.
 func WriteCharts(dir string, run []*Result) ([]string, error) {
 	charts := []struct {
 		file string
@@ -48,6 +50,9 @@ func WriteCharts(dir string, run []*Result) ([]string, error) {
 		p, err := c.draw(run)
 		if err != nil {
 			return files, fmt.Errorf("%s: %w", c.file, err)
+		}
+		if p == nil {
+			continue
 		}
 		path := filepath.Join(dir, c.file)
 		if err := p.Save(20*vg.Centimeter, 11*vg.Centimeter, path); err != nil {
@@ -84,7 +89,8 @@ func addLine(p *plot.Plot, scenario, name string, xys plotter.XYs) error {
 }
 
 // latencyChart: the cumulative distribution of latency, log-scaled so the
-// median and the tail both show.
+// median and the tail both show; nil when no scenario has latencies (a log
+// axis needs a positive range).
 func latencyChart(run []*Result) (*plot.Plot, error) {
 	p := newPlot("Latency distribution (client side, through nginx)", "latency (ms, log scale)", "share of requests answered (%)")
 	p.X.Scale = plot.LogScale{}
@@ -105,10 +111,11 @@ func latencyChart(run []*Result) (*plot.Plot, error) {
 			return nil, err
 		}
 	}
-	p.Y.Min, p.Y.Max = 0, 100
-	if !math.IsInf(lowest, 1) {
-		p.X.Min = math.Pow(10, math.Floor(math.Log10(lowest)))
+	if math.IsInf(lowest, 1) {
+		return nil, nil
 	}
+	p.Y.Min, p.Y.Max = 0, 100
+	p.X.Min = math.Pow(10, math.Floor(math.Log10(lowest)))
 	return p, nil
 }
 

@@ -48,8 +48,8 @@ func publishApplications(ctx context.Context, brokers []string, eventID string, 
 		msgs[i] = kafka.Message{Topic: kafka.TopicApplications, Key: a.Email, Value: v}
 	}
 	began := time.Now()
-	// Chunks keep the number of waiting goroutines bounded; each chunk still
-	// travels in the producer's batches.
+	// Chunks bound how many messages wait for their acknowledgement at
+	// once; each chunk still travels in the producer's batches.
 	const chunk = 5000
 	for i := 0; i < len(msgs); i += chunk {
 		if err := prod.PublishAll(ctx, msgs[i:min(i+chunk, len(msgs))]); err != nil {

@@ -88,9 +88,9 @@ type Report struct {
 	// under before (or instead of) an admin change's own entry.
 	StockSeen int64
 	// Late counts late decisions, replayed at their place in line.
-	Late int64
-	Head      string
-	Frozen    bool
+	Late   int64
+	Head   string
+	Frozen bool
 	// Partitions are the partitions decisions came from. With more than one,
 	// the log's order is the commit order of batches of different
 	// partitions, so only the per-partition order and the counts are

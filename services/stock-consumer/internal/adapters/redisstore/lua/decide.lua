@@ -27,35 +27,94 @@ if winners < tonumber(ARGV[3]) or winners + losers < tonumber(ARGV[2]) then
 end
 local t = redis.call('TIME')
 local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-local stock = winners + tonumber(redis.call('GET', KEYS[2]) or '0')
+local remaining = tonumber(redis.call('GET', KEYS[2]) or '0')
+local stock = winners + remaining
 local out = {epoch, now, tostring(stock)}
+
+-- The batch is read and written with a few commands, not several per
+-- application: the decisions known before it in one HMGET per chunk, the
+-- new ones decided in Lua and written at the end. The script runs
+-- atomically, so the end state is what one command per step would leave.
+-- CHUNK keeps every command's argument count below Lua's stack limit.
+local CHUNK = 1000
+local function chunks(list, step, fn)
+  for i = 1, #list, step do
+    fn(unpack(list, i, math.min(i + step - 1, #list)))
+  end
+end
+
+local emails = {}
 for i = 4, #ARGV do
-  local email = ARGV[i]
-  local d = redis.call('HGET', KEYS[5], email)
+  emails[#emails + 1] = ARGV[i]
+end
+local before = {}
+for i = 1, #emails, CHUNK do
+  local part = redis.call('HMGET', KEYS[5], unpack(emails, i, math.min(i + CHUNK - 1, #emails)))
+  for j = 1, #part do
+    before[i + j - 1] = part[j]
+  end
+end
+
+local mine = {}       -- email -> decision made by this call (a duplicate in the batch sees it)
+local fresh = {}      -- emails decided by this call, in order
+local decisions = {}  -- HSET arguments: email, decision, ...
+local times = {}      -- HSET arguments: email, now, ...
+local won, lost = 0, 0
+for i, email in ipairs(emails) do
+  local d = before[i]
+  if not d then
+    d = mine[email]
+  end
   if d then
     out[#out + 1] = 'O|' .. d
   else
-    local remaining = tonumber(redis.call('GET', KEYS[2]) or '0')
     if remaining > 0 then
-      remaining = redis.call('DECR', KEYS[2])
-      local rank = redis.call('INCR', KEYS[3])
-      d = 'SUCCESS:' .. rank
-      if remaining <= 0 then
-        redis.call('SET', KEYS[6], '1')
-      end
+      remaining = remaining - 1
+      won = won + 1
+      d = 'SUCCESS:' .. (winners + won)
     else
-      redis.call('INCR', KEYS[4])
-      redis.call('SET', KEYS[6], '1')
+      lost = lost + 1
       d = 'FAILURE:0'
     end
-    redis.call('HSET', KEYS[5], email, d)
+    mine[email] = d
+    fresh[#fresh + 1] = email
+    decisions[#decisions + 1] = email
+    decisions[#decisions + 1] = d
     -- When it was decided, beside the decision (the winners export reads it).
-    redis.call('HSET', KEYS[9], email, now)
-    -- Keep the admission marker: status must answer even if the gateway
-    -- undid its marker after an ambiguous publish.
-    redis.call('HSETNX', KEYS[7], email, 'P:' .. now)
+    times[#times + 1] = email
+    times[#times + 1] = now
     out[#out + 1] = 'N|' .. d
   end
-  redis.call('ZREM', KEYS[8], email)
 end
+
+if #fresh > 0 then
+  chunks(decisions, 2 * CHUNK, function(...) redis.call('HSET', KEYS[5], ...) end)
+  chunks(times, 2 * CHUNK, function(...) redis.call('HSET', KEYS[9], ...) end)
+  if won > 0 then
+    redis.call('DECRBY', KEYS[2], won)
+    redis.call('INCRBY', KEYS[3], won)
+  end
+  if lost > 0 then
+    redis.call('INCRBY', KEYS[4], lost)
+  end
+  -- Sold out: the last unit was won here, or someone lost.
+  if remaining <= 0 then
+    redis.call('SET', KEYS[6], '1')
+  end
+  -- Keep the admission marker: status must answer even if the gateway
+  -- undid its marker after an ambiguous publish (HSETNX: an existing
+  -- marker stays as it is).
+  local applied = {}
+  for i = 1, #fresh, CHUNK do
+    local part = redis.call('HMGET', KEYS[7], unpack(fresh, i, math.min(i + CHUNK - 1, #fresh)))
+    for j = 1, #part do
+      if not part[j] then
+        applied[#applied + 1] = fresh[i + j - 1]
+        applied[#applied + 1] = 'P:' .. now
+      end
+    end
+  end
+  chunks(applied, 2 * CHUNK, function(...) redis.call('HSET', KEYS[7], ...) end)
+end
+chunks(emails, CHUNK, function(...) redis.call('ZREM', KEYS[8], ...) end)
 return out
