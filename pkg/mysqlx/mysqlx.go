@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -26,14 +25,9 @@ type Config struct {
 	MaxIdleConns int
 }
 
-// Open connects to the database and checks that it answers. The driver
-// interpolates query parameters on the client (see withInterpolation).
+// Open connects to the database and checks that it answers.
 func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
-	dsn, err := withInterpolation(cfg.DSN)
-	if err != nil {
-		return nil, err
-	}
-	db, err := gorm.Open(mysql.New(mysql.Config{DSNConfig: dsn}), &gorm.Config{
+	db, err := gorm.Open(mysql.Open(cfg.DSN), &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
@@ -53,24 +47,6 @@ func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-// withInterpolation parses dsn and turns on the driver's client-side
-// interpolation of parameters, whatever the DSN says. A multi-row INSERT of
-// thousands of rows (stock-consumer's batches) is then sent as one query,
-// instead of a statement with tens of thousands of placeholders prepared,
-// executed and closed: measured on the local MariaDB, a 4,545-row batch of
-// decisions took 31 % less time. The driver escapes every value for the
-// connection's character set and refuses the DSN for collations where that is
-// unsafe. The driver's parse errors name the problem, not the DSN (which
-// holds the password).
-func withInterpolation(dsn string) (*gomysql.Config, error) {
-	c, err := gomysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open mysql: parse the DSN (user:password@tcp(host:port)/database?options): %w", err)
-	}
-	c.InterpolateParams = true
-	return c, nil
 }
 
 // Ping reports whether the database answers.
