@@ -298,22 +298,31 @@ func (m MailpitSearch) getJSON(ctx context.Context, u string, v any) error {
 	return nil
 }
 
-// codeIn finds the six digits after "인증 코드:" (the code email's line).
+// codeIn finds the code in a code email: the digits after "인증 코드:"
+// (the text's own line), or, in Mailpit's snippet, which runs the lines
+// together and leaves that label out ("… 알려 드립니다. 435456 이 코드는 …"),
+// the first word of exactly six digits. Reading the code from the snippet
+// spares one request per email, which on a loaded machine took long enough
+// for codes to expire before the verify phase.
 func codeIn(text string) string {
 	const label = "인증 코드:"
-	i := strings.Index(text, label)
-	if i < 0 {
-		return ""
+	if i := strings.Index(text, label); i >= 0 {
+		rest := strings.TrimLeft(text[i+len(label):], " ")
+		n := 0
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n < 4 {
+			return ""
+		}
+		return rest[:n]
 	}
-	rest := strings.TrimLeft(text[i+len(label):], " ")
-	n := 0
-	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-		n++
+	for _, w := range strings.Fields(text) {
+		if len(w) == 6 && strings.Trim(w, "0123456789") == "" {
+			return w
+		}
 	}
-	if n < 4 {
-		return ""
-	}
-	return rest[:n]
+	return ""
 }
 
 // twiceNote says how many participants got a second code email, naming the

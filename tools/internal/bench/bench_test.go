@@ -201,3 +201,19 @@ func TestChartsOfADrainOnlyRun(t *testing.T) {
 		t.Fatalf("charts = %v, want throughput, consumer lag and drain lag", files)
 	}
 }
+
+// TestCodeInReadsTheTextAndTheSnippet: the code comes from the email's
+// "인증 코드:" line, or from Mailpit's snippet, which has no label.
+func TestCodeInReadsTheTextAndTheSnippet(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string]string{
+		"이메일 인증 코드를 알려 드립니다.\n\n인증 코드: 435456\n\n이 코드는 2026년 12월 3일 00시 14분 (KST)까지":                            "435456",
+		"안녕하세요, 터닝입니다. '터닝의 마지막 선물' 이벤트 참여를 위한 이메일 인증 코드를 알려 드립니다. 435456 이 코드는 2026년 12월 3일 00시 14분 (KST)까...": "435456",
+		"안녕하세요, 터닝입니다. 2026년 12월 3일": "",
+		"인증 코드: 12": "",
+	} {
+		if got := codeIn(text); got != want {
+			t.Errorf("codeIn(%q) = %q, want %q", text, got, want)
+		}
+	}
+}
