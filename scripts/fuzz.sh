@@ -27,6 +27,7 @@ fuzztime=${1:-${FUZZTIME:-10s}}
 # module  package  target — keep in step with docs/security.md.
 targets=(
 	"pkg ./token FuzzVerify"
+	"pkg ./token FuzzDecodeFastClaimsMatchesEncodingJSON"
 	"pkg ./httpserver FuzzDecodeJSON"
 	"pkg ./fairlog FuzzSealMatchesEncodingJSON"
 	"services/auth ./internal/codes FuzzNormalizeEmail"

@@ -261,8 +261,8 @@ func (f *fastPath) verify(raw string, now time.Time) (Claims, bool) {
 	if err != nil {
 		return Claims{}, false
 	}
-	var c fastClaims
-	if err := json.Unmarshal(body, &c); err != nil {
+	c, ok := decodeFastClaims(body)
+	if !ok {
 		return Claims{}, false
 	}
 	if c.Subject == "" || c.Event != f.event || c.Issuer != f.issuer || (string(c.Audience) != f.audience[0] && string(c.Audience) != f.audience[1]) {

@@ -15,7 +15,7 @@ var (
 	secretB = []byte(strings.Repeat("z9Y8x7W6", 5))
 )
 
-func newCodec(t *testing.T, mutate func(*Config)) *Codec {
+func newCodec(t testing.TB, mutate func(*Config)) *Codec {
 	t.Helper()
 	cfg := Config{Current: Key{ID: "k2", Secret: secretA}, Previous: []Key{{ID: "k1", Secret: secretB}},
 		Issuer: "farewell-auth", Audience: "farewell-event", TTL: 10 * time.Minute, Event: testEvent}

@@ -217,3 +217,27 @@ func TestCodeInReadsTheTextAndTheSnippet(t *testing.T) {
 		}
 	}
 }
+
+func TestAnswerCPUTableShowsTheAnswerWindow(t *testing.T) {
+	t.Parallel()
+	kafka := &Result{Scenario: "kafka", Requests: 10, Throughput: 5, Elapsed: 2 * time.Second, AnswerBusyCPU: 3.5,
+		ByStatus: map[string]int{"202 OK": 10},
+		Procs:    []ProcResult{{Name: "mailpit", CPUSeconds: 9, AnswerCPUSeconds: 1.25}, {Name: "apply-gateway-1", CPUSeconds: 2, AnswerCPUSeconds: 0.75}}}
+	drain := &Result{Scenario: "drain", Direct: true, Requests: 10, ByStatus: map[string]int{"acknowledged by Kafka": 10},
+		Procs: []ProcResult{{Name: "mailpit", CPUSeconds: 1}}}
+	r := &Report{Machine: Machine{NProc: 2}, Scenarios: []Scenario{{Name: "kafka", Path: ApplyPath}, {Name: "drain", Path: DrainPath}},
+		Runs: [][]*Result{{kafka, drain}}}
+	md := r.Markdown()
+	_, section, ok := strings.Cut(md, "### CPU seconds from the first request to the last answer")
+	if !ok {
+		t.Fatalf("no answer-window table:\n%s", md)
+	}
+	for _, want := range []string{"| process | kafka |", "| mailpit | 1.25 |", "| apply-gateway-1 | 0.75 |", "| machine busy | 3.50 |", "| machine available (answer time × cores) | 4.00 |"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("answer-window table lacks %q:\n%s", want, section)
+		}
+	}
+	if strings.Contains(strings.SplitN(section, "###", 2)[0], "drain") {
+		t.Errorf("the drain sends no requests and has no column:\n%s", section)
+	}
+}

@@ -586,6 +586,8 @@ func (r *Report) Markdown() string {
 	table(header, rows)
 	p("CPU is user + system time from /proc/<pid>/stat over the scenario (from just before the first request until the last decision and email, so it includes the drain); peak RSS is VmHWM of /proc/<pid>/status, reset with `clear_refs` at the start of each scenario. nginx counts its workers.\n\n")
 
+	r.answerCPUTable(p, table, names)
+
 	if len(r.Charts) > 0 {
 		p("### Charts (run %d, the median herd)\n\n", r.ChartsRun+1)
 		for _, c := range r.Charts {
@@ -599,6 +601,53 @@ func (r *Report) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// answerCPUTable prints, for the scenarios that send requests, where the
+// machine's CPU went while the client waited for answers: a scenario whose
+// answers share the cores with the work behind them (decisions, emails)
+// shows it here.
+func (r *Report) answerCPUTable(p func(string, ...any), table func([]string, [][]string), names []string) {
+	var scenarios []Scenario
+	for _, s := range r.Scenarios {
+		for _, res := range r.byScenario(s.Name) {
+			if res.AnswerBusyCPU > 0 {
+				scenarios = append(scenarios, s)
+				break
+			}
+		}
+	}
+	if len(scenarios) == 0 {
+		return
+	}
+	p("### CPU seconds from the first request to the last answer (medians)\n\n")
+	header := []string{"process"}
+	for _, s := range scenarios {
+		header = append(header, s.Name)
+	}
+	var rows [][]string
+	for _, n := range names {
+		row := []string{n}
+		for _, s := range scenarios {
+			var cpu []float64
+			for _, res := range r.byScenario(s.Name) {
+				if pr, ok := res.Proc(n); ok && res.AnswerBusyCPU > 0 {
+					cpu = append(cpu, pr.AnswerCPUSeconds)
+				}
+			}
+			row = append(row, fmtF(median(cpu), "%.2f"))
+		}
+		rows = append(rows, row)
+	}
+	busy, avail := []string{"machine busy"}, []string{"machine available (answer time × cores)"}
+	for _, s := range scenarios {
+		rs := r.byScenario(s.Name)
+		busy = append(busy, fmtF(median(collect(rs, func(x *Result) float64 { return x.AnswerBusyCPU })), "%.2f"))
+		avail = append(avail, fmtF(median(collect(rs, func(x *Result) float64 { return x.Elapsed.Seconds() * float64(r.Machine.NProc) })), "%.2f"))
+	}
+	rows = append(rows, busy, avail)
+	table(header, rows)
+	p("The same counters as above, read again the moment the last answer arrived: what each process used while the client was still waiting. \"machine busy\" is all CPUs' busy time in that window (/proc/stat); when it is near \"machine available\", the answers waited for CPU.\n\n")
 }
 
 // Report markers: WriteMarkdown replaces what lies between them and keeps the

@@ -135,7 +135,11 @@ type ProcResult struct {
 	Name       string  `json:"name"`
 	Service    bool    `json:"service"`
 	CPUSeconds float64 `json:"cpuSeconds"`
-	PeakRSSMiB float64 `json:"peakRssMiB"`
+	// AnswerCPUSeconds is the part of CPUSeconds spent from the first
+	// request to the last answer (the client's window), when the scenario
+	// sends requests.
+	AnswerCPUSeconds float64 `json:"answerCpuSeconds"`
+	PeakRSSMiB       float64 `json:"peakRssMiB"`
 }
 
 // Result is everything measured in one scenario of one run.
@@ -195,6 +199,10 @@ type Result struct {
 	// the bench (the shared machine's other work: builds, tests).
 	BusyCPU  float64  `json:"busyCpuSeconds"`
 	OtherCPU float64  `json:"otherCpuSeconds"`
+	// AnswerBusyCPU is the machine's busy CPU time from the first request to
+	// the last answer (0 when not measured); AnswerCPUSeconds of the
+	// processes split it.
+	AnswerBusyCPU float64 `json:"answerBusyCpuSeconds"`
 	Profiles []string `json:"profiles,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
 	// Load is the machine's 1-minute load average at the end of the scenario.
@@ -222,6 +230,9 @@ type Result struct {
 	// LatencyCDF is the latency distribution for the chart: X ms, V share (%).
 	LatencyCDF []Point `json:"latencyCdf,omitempty"`
 }
+
+// selfProc names the load generator's own row among the processes.
+const selfProc = "bench (load generator)"
 
 // Proc returns the figures of the named process, if any.
 func (r *Result) Proc(name string) (ProcResult, bool) {
@@ -320,6 +331,17 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		}()
 	}
 
+	// answerCPU snapshots every process right after the last answer.
+	answerCPU := map[string]Usage{}
+	var answerBusy uint64
+	snapshotAnswers := func() {
+		answerBusy = MachineBusyTicks()
+		for _, p := range st.Procs {
+			answerCPU[p.Name] = ReadUsage(p)
+		}
+		answerCPU[selfProc] = ReadUsage(Proc{PID: os.Getpid()})
+	}
+
 	var began time.Time
 	if s.Direct() {
 		fmt.Fprintf(st.Log, "  %-5s %d applications written straight to %s\n", s.Name, len(attempts), kafka.TopicApplications)
@@ -348,6 +370,7 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 			smp.stop()
 			return nil, err
 		}
+		snapshotAnswers()
 		summarizeOutcomes(res, s, attempts, outcomes)
 		fmt.Fprintf(st.Log, "        answered in %s: %.0f req/s, p99 %s, %v\n",
 			res.Elapsed.Round(time.Millisecond), res.Throughput, res.P99.Round(100*time.Microsecond), res.ByStatus)
@@ -390,15 +413,26 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		if !peakReset || samples.maxRSS[p.Name] > peak {
 			peak = max(peak, samples.maxRSS[p.Name])
 		}
-		res.Procs = append(res.Procs, ProcResult{
+		pr := ProcResult{
 			Name: p.Name, Service: p.Service,
 			CPUSeconds: float64(u.CPUTicks-cpu0[p.Name].CPUTicks) / clockTicks,
 			PeakRSSMiB: float64(peak) / 1024,
-		})
+		}
+		if a, ok := answerCPU[p.Name]; ok && a.CPUTicks >= cpu0[p.Name].CPUTicks {
+			pr.AnswerCPUSeconds = float64(a.CPUTicks-cpu0[p.Name].CPUTicks) / clockTicks
+		}
+		res.Procs = append(res.Procs, pr)
 	}
 	self := ReadUsage(Proc{PID: os.Getpid()})
-	res.Procs = append(res.Procs, ProcResult{Name: "bench (load generator)",
-		CPUSeconds: float64(self.CPUTicks-smp.selfCPU0.CPUTicks) / clockTicks, PeakRSSMiB: float64(self.RSSKiB) / 1024})
+	selfResult := ProcResult{Name: selfProc,
+		CPUSeconds: float64(self.CPUTicks-smp.selfCPU0.CPUTicks) / clockTicks, PeakRSSMiB: float64(self.RSSKiB) / 1024}
+	if a, ok := answerCPU[selfProc]; ok {
+		selfResult.AnswerCPUSeconds = float64(a.CPUTicks-smp.selfCPU0.CPUTicks) / clockTicks
+	}
+	res.Procs = append(res.Procs, selfResult)
+	if answerBusy > busy0 {
+		res.AnswerBusyCPU = float64(answerBusy-busy0) / clockTicks
+	}
 
 	res.OtherCPU = res.BusyCPU
 	for _, p := range res.Procs {
