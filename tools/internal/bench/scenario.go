@@ -197,14 +197,14 @@ type Result struct {
 	// BusyCPU is the CPU time all of the machine's CPUs worked during the
 	// scenario; OtherCPU what of it went to processes outside the stack and
 	// the bench (the shared machine's other work: builds, tests).
-	BusyCPU  float64  `json:"busyCpuSeconds"`
-	OtherCPU float64  `json:"otherCpuSeconds"`
+	BusyCPU  float64 `json:"busyCpuSeconds"`
+	OtherCPU float64 `json:"otherCpuSeconds"`
 	// AnswerBusyCPU is the machine's busy CPU time from the first request to
 	// the last answer (0 when not measured); AnswerCPUSeconds of the
 	// processes split it.
-	AnswerBusyCPU float64 `json:"answerBusyCpuSeconds"`
-	Profiles []string `json:"profiles,omitempty"`
-	Notes    []string `json:"notes,omitempty"`
+	AnswerBusyCPU float64  `json:"answerBusyCpuSeconds"`
+	Profiles      []string `json:"profiles,omitempty"`
+	Notes         []string `json:"notes,omitempty"`
 	// Load is the machine's 1-minute load average at the end of the scenario.
 	Load float64 `json:"load"`
 	// GCShare is the share of the CPU apply-gateway used (runtime/metrics:
