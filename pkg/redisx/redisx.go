@@ -20,6 +20,10 @@ type Config struct {
 	Password   string
 	DB         int
 	PoolSize   int
+	// BufferBytes sizes each connection's read and write buffers; zero
+	// keeps go-redis's default (32 KiB each). Commands and replies larger
+	// than the buffer still work (they take more reads and writes).
+	BufferBytes int
 }
 
 // NewClient returns a client; it does not dial until first use. With
@@ -29,24 +33,28 @@ type Config struct {
 func NewClient(cfg Config) *redis.Client {
 	if len(cfg.Sentinels) > 0 {
 		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:    cfg.MasterName,
-			SentinelAddrs: cfg.Sentinels,
-			Password:      cfg.Password,
-			DB:            cfg.DB,
-			PoolSize:      cfg.PoolSize,
-			DialTimeout:   2 * time.Second,
-			ReadTimeout:   2 * time.Second,
-			WriteTimeout:  2 * time.Second,
+			MasterName:      cfg.MasterName,
+			SentinelAddrs:   cfg.Sentinels,
+			Password:        cfg.Password,
+			DB:              cfg.DB,
+			PoolSize:        cfg.PoolSize,
+			ReadBufferSize:  cfg.BufferBytes,
+			WriteBufferSize: cfg.BufferBytes,
+			DialTimeout:     2 * time.Second,
+			ReadTimeout:     2 * time.Second,
+			WriteTimeout:    2 * time.Second,
 		})
 	}
 	return redis.NewClient(&redis.Options{
-		Addr:         cfg.Addr,
-		Password:     cfg.Password,
-		DB:           cfg.DB,
-		PoolSize:     cfg.PoolSize,
-		DialTimeout:  2 * time.Second,
-		ReadTimeout:  2 * time.Second,
-		WriteTimeout: 2 * time.Second,
+		Addr:            cfg.Addr,
+		Password:        cfg.Password,
+		DB:              cfg.DB,
+		PoolSize:        cfg.PoolSize,
+		ReadBufferSize:  cfg.BufferBytes,
+		WriteBufferSize: cfg.BufferBytes,
+		DialTimeout:     2 * time.Second,
+		ReadTimeout:     2 * time.Second,
+		WriteTimeout:    2 * time.Second,
 	})
 }
 

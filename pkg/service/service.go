@@ -55,6 +55,9 @@ type Options struct {
 	// LogOutput receives the JSON log, unbuffered; nil means standard
 	// output, through an observability.LogBuffer that Run and Close flush.
 	LogOutput io.Writer
+	// RedisBufferBytes sizes the read and write buffer of each Redis
+	// connection (redisx.Config.BufferBytes); zero keeps go-redis's 32 KiB.
+	RedisBufferBytes int
 }
 
 // component is something that runs until its context ends.
@@ -78,6 +81,8 @@ type Runtime struct {
 	// logBuf buffers the log on its way to standard output; nil when the
 	// caller chose the log's writer.
 	logBuf *observability.LogBuffer
+	// redisBufferBytes is Options.RedisBufferBytes.
+	redisBufferBytes int
 
 	// ctx ends on SIGINT, SIGTERM or when the caller's context ends. It is
 	// kept because the runtime is the owner of the process lifecycle: New
@@ -136,7 +141,7 @@ func New(ctx context.Context, cfg config.Common, opts Options) (*Runtime, error)
 	sigCtx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	startCtx, endStartup := context.WithTimeout(sigCtx, cfg.StartupTimeout)
 	r := &Runtime{
-		cfg: cfg, log: log, reg: reg, server: srv, logBuf: logBuf,
+		cfg: cfg, log: log, reg: reg, server: srv, logBuf: logBuf, redisBufferBytes: opts.RedisBufferBytes,
 		ctx: sigCtx, stopSignals: stopSignals,
 		startCtx: startCtx, endStartup: endStartup,
 	}
@@ -192,7 +197,8 @@ func (r *Runtime) AddClient(name string, ping func(ctx context.Context) error, c
 // deadline, and registers it as the "redis" client.
 func (r *Runtime) Redis() (*redis.Client, error) {
 	rdb := redisx.NewClient(redisx.Config{Addr: r.cfg.RedisAddr, Sentinels: r.cfg.RedisSentinels,
-		MasterName: r.cfg.RedisMaster, Password: r.cfg.RedisPassword, PoolSize: r.cfg.RedisPoolSize})
+		MasterName: r.cfg.RedisMaster, Password: r.cfg.RedisPassword, PoolSize: r.cfg.RedisPoolSize,
+		BufferBytes: r.redisBufferBytes})
 	ping := func(ctx context.Context) error { return redisx.Ping(ctx, rdb) }
 	if err := Retry(r.startCtx, r.log, "redis", ping); err != nil {
 		_ = rdb.Close()

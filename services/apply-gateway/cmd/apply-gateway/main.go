@@ -41,7 +41,7 @@ func run() error {
 		return err
 	}
 	rt, err := service.New(context.Background(), cfg.Common, service.Options{
-		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
+		MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, RedisBufferBytes: cfg.RedisBufferBytes,
 	})
 	if err != nil {
 		return err

@@ -29,6 +29,11 @@ type Config struct {
 	SoldOutRefresh    time.Duration
 	KafkaLinger       time.Duration
 	MaxBodyBytes      int64
+	// RedisBufferBytes sizes each Redis connection's read and write buffer
+	// (FAREWELL_REDIS_BUFFER_BYTES, default 4 KiB: the gateway's commands
+	// and replies are small, and go-redis's own 32 KiB each, on every
+	// pooled connection, is heap the collector scans during a herd).
+	RedisBufferBytes int
 	// TrustedProxies are the peers (IPs or CIDRs) whose X-Forwarded-For
 	// names the client, as in auth: nginx on the same host by default.
 	// Everyone else is known by the address they connect from.
@@ -63,6 +68,7 @@ func Load(e *pkgconfig.Env) (Config, error) {
 		SoldOutRefresh:    e.Duration("FAREWELL_SOLDOUT_REFRESH", 200*time.Millisecond),
 		KafkaLinger:       e.Duration("FAREWELL_KAFKA_LINGER", 2*time.Millisecond),
 		MaxBodyBytes:      int64(e.Int("FAREWELL_MAX_BODY_BYTES", 16<<10)),
+		RedisBufferBytes:  e.Int("FAREWELL_REDIS_BUFFER_BYTES", 4<<10),
 		TrustedProxies:    e.List("FAREWELL_TRUSTED_PROXIES", []string{"127.0.0.1", "::1"}),
 		ClockSkew:         e.Duration("FAREWELL_CLOCK_SKEW", 0),
 		Receipts:          fairlog.LoadKeyConfig(e),
@@ -92,6 +98,9 @@ func (c Config) Validate() error {
 		if _, err := netip.ParseAddr(p); err != nil {
 			fail("FAREWELL_TRUSTED_PROXIES: %q is neither an IP nor a CIDR", p)
 		}
+	}
+	if c.RedisBufferBytes < 1<<10 || c.RedisBufferBytes > 1<<20 {
+		fail("FAREWELL_REDIS_BUFFER_BYTES must be between 1024 and 1048576")
 	}
 	if c.SoldOutRefresh <= 0 {
 		fail("FAREWELL_SOLDOUT_REFRESH must be positive")
