@@ -145,7 +145,9 @@ func TestWriteMarkdownKeepsHandWrittenText(t *testing.T) {
 func TestConsumerFiguresSumPhasesOverInstances(t *testing.T) {
 	t.Parallel()
 	page := func(decide, persist string) string {
-		return "farewell_decision_persist_seconds_sum 2.5\n" +
+		return `farewell_decisions_total{outcome="SUCCESS"} 3` + "\n" +
+			`farewell_decisions_total{outcome="FAIL"} ` + persist + "\n" +
+			"farewell_decision_persist_seconds_sum 2.5\n" +
 			`farewell_decision_phase_seconds_sum{phase="decide"} ` + decide + "\n" +
 			`farewell_decision_phase_seconds_sum{phase="persist"} ` + persist + "\n" +
 			`farewell_decision_phase_seconds_count{phase="persist"} 9` + "\n"
@@ -164,6 +166,29 @@ func TestConsumerFiguresSumPhasesOverInstances(t *testing.T) {
 	}
 	if got := phaseSplit(map[string]float64{"persist": 0.0031, "decide": 0.0012}); got != " (ms: decide 1.2, persist 3.1)" {
 		t.Fatalf("phaseSplit = %q", got)
+	}
+	hostA, hostB := strings.TrimPrefix(a.URL, "http://"), strings.TrimPrefix(b.URL, "http://")
+	if f.Decisions != 9.25 || f.DecisionsAt[hostA] != 4.25 || f.DecisionsAt[hostB] != 5 || len(f.DecisionsAt) != 2 {
+		t.Fatalf("decisions = %v, per endpoint %v", f.Decisions, f.DecisionsAt)
+	}
+}
+
+// TestDecidedByNamesTheConsumersThatDecided: the drain's line says how many
+// replicas decided, busiest first, and leaves out the ones that stood by.
+func TestDecidedByNamesTheConsumersThatDecided(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		by   map[string]float64
+		want string
+	}{
+		{nil, "no consumer decided"},
+		{map[string]float64{"h:1": 100000, "h:2": 0}, "1 consumer decided (h:1 100000)"},
+		{map[string]float64{"h:1": 40000, "h:2": 60000}, "2 consumers decided (h:2 60000, h:1 40000)"},
+	}
+	for _, c := range cases {
+		if got := decidedBy(c.by); got != c.want {
+			t.Errorf("decidedBy(%v) = %q, want %q", c.by, got, c.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -23,6 +24,24 @@ const DrainPath = "kafka:" + kafka.TopicApplications
 
 // applicationSchemaVersion is the ApplicationSubmitted version the gateway writes.
 const applicationSchemaVersion = 1
+
+// topicPartitions is how many partitions topic has: with one, one
+// stock-consumer decides and the others stand by.
+func topicPartitions(ctx context.Context, brokers []string, topic string) (int, error) {
+	admin, err := kafka.ConnectAdmin(ctx, brokers)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	defer admin.Close()
+	meta, err := admin.DescribeTopics([]string{topic})
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	if len(meta) != 1 || meta[0].Err != sarama.ErrNoError {
+		return 0, fmt.Errorf("partitions of %s: topic not found", topic)
+	}
+	return len(meta[0].Partitions), nil
+}
 
 // publishApplications writes one ApplicationSubmitted per attempt (key: email,
 // as the gateway does) and returns when the last was acknowledged, relative

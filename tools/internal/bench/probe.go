@@ -35,6 +35,9 @@ type ConsumerFigures struct {
 	Batches, BatchMessages, BatchSeconds float64
 	// PhaseSeconds is farewell_decision_phase_seconds_sum by phase.
 	PhaseSeconds map[string]float64
+	// DecisionsAt is Decisions per endpoint that answered (host:port), so
+	// a run can say which replicas decided.
+	DecisionsAt map[string]float64
 }
 
 // phaseSample is the metric line prefix of a phase's time sum.
@@ -44,11 +47,12 @@ const phaseSample = `farewell_decision_phase_seconds_sum{phase="`
 // instance that answers (an error only when none does). A member that lost
 // its partition keeps reporting its last lag until it gets one again.
 func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, error) {
-	sum := ConsumerFigures{PhaseSeconds: map[string]float64{}}
+	sum := ConsumerFigures{PhaseSeconds: map[string]float64{}, DecisionsAt: map[string]float64{}}
 	var firstErr error
 	answered := false
 	for _, u := range strings.Split(m.URL, ",") {
-		f, err := m.consumerAt(ctx, strings.TrimSpace(u), topic)
+		u = strings.TrimSpace(u)
+		f, err := m.consumerAt(ctx, u, topic)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -58,6 +62,7 @@ func (m *Metrics) Consumer(ctx context.Context, topic string) (ConsumerFigures, 
 		answered = true
 		sum.Lag += f.Lag
 		sum.Decisions += f.Decisions
+		sum.DecisionsAt[endpointHost(u)] += f.Decisions
 		sum.Batches += f.Batches
 		sum.BatchMessages += f.BatchMessages
 		sum.BatchSeconds += f.BatchSeconds
@@ -108,6 +113,15 @@ func (m *Metrics) consumerAt(ctx context.Context, endpoint, topic string) (Consu
 		}
 	}
 	return f, sc.Err()
+}
+
+// endpointHost is the host:port of a metrics URL (the URL itself when it
+// does not parse).
+func endpointHost(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return raw
 }
 
 func sampleValue(line string) float64 {

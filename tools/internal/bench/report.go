@@ -292,6 +292,8 @@ func (r *Report) Checks() []Check {
 			verdict(all && rate >= 50000)})
 		out = append(out, Check{fmt.Sprintf("drain: all %d decided after the last acknowledged write", drain[0].Participants), "≤ 2 s",
 			fmtF(after, "%.2f s"), verdict(all && after <= 2)})
+		out = append(out, Check{"drain: applications topic partitions, stock-consumers that decided (first run; the scaling from 1 to 4 partitions: see the hand-written section)", "reported",
+			fmt.Sprintf("%d, %s", drain[0].Partitions, decidedBy(drain[0].DecidedBy)), "n/a"})
 	}
 	out = append(out, r.ratioChecks("auth herd, code requests", "auth-codes", "auth-limit", 0, "p95", 0)...)
 	out = append(out, r.ratioChecks("auth herd, verifications", "auth-verify", "auth-limit", 0, "p95", 0)...)
@@ -542,6 +544,9 @@ func (r *Report) Markdown() string {
 						res.Batches, res.MeanBatch, res.MeanBatchTime*1000)
 					extra += phaseSplit(res.MeanPhase)
 				}
+				if res.Partitions > 0 {
+					extra += fmt.Sprintf("; %d partitions, %s", res.Partitions, decidedBy(res.DecidedBy))
+				}
 			}
 			rows = append(rows, []string{fmt.Sprintf("%d %s", i+1, s.Name), strings.Join(parts, ", "), extra, strings.Join(res.Notes, "; ")})
 		}
@@ -678,6 +683,35 @@ func (r *Report) WriteMarkdown(path string) error {
 		doc = "# Benchmarks\n\n" + gen
 	}
 	return os.WriteFile(path, []byte(doc), 0o644)
+}
+
+// decidedBy says which stock-consumer endpoints decided how many of a
+// scenario's applications, busiest first.
+func decidedBy(by map[string]float64) string {
+	var names []string
+	for k, v := range by {
+		if v > 0 {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return "no consumer decided"
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if by[names[i]] != by[names[j]] {
+			return by[names[i]] > by[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.0f", n, by[n])
+	}
+	noun := "consumers decided"
+	if len(names) == 1 {
+		noun = "consumer decided"
+	}
+	return fmt.Sprintf("%d %s (%s)", len(names), noun, strings.Join(parts, ", "))
 }
 
 // phases are the steps of a consumer batch, in the order it takes them.

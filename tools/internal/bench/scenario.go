@@ -186,6 +186,11 @@ type Result struct {
 	MeanBatchTime float64 `json:"meanBatchSeconds"`
 	// MeanPhase splits MeanBatchTime by step (farewell_decision_phase_seconds).
 	MeanPhase map[string]float64 `json:"meanPhaseSeconds,omitempty"`
+	// DecidedBy is how many decisions each stock-consumer endpoint
+	// (host:port) made during the scenario; Partitions the applications
+	// topic's partition count (drain only), which bounds how many decide.
+	DecidedBy  map[string]float64 `json:"decidedBy,omitempty"`
+	Partitions int                `json:"partitions,omitempty"`
 
 	Emails               int           `json:"emails"`
 	EmailsAll            bool          `json:"emailsAll"`
@@ -344,7 +349,11 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 
 	var began time.Time
 	if s.Direct() {
-		fmt.Fprintf(st.Log, "  %-5s %d applications written straight to %s\n", s.Name, len(attempts), kafka.TopicApplications)
+		if res.Partitions, err = topicPartitions(ctx, st.Brokers, kafka.TopicApplications); err != nil {
+			smp.stop()
+			return nil, err
+		}
+		fmt.Fprintf(st.Log, "  %-5s %d applications written straight to %s (%d partitions)\n", s.Name, len(attempts), kafka.TopicApplications, res.Partitions)
 		var took time.Duration
 		began, took, err = publishApplications(ctx, st.Brokers, st.EventID, attempts)
 		if err != nil {
@@ -397,6 +406,10 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		res.MeanPhase = map[string]float64{}
 		for k, v := range consumer1.PhaseSeconds {
 			res.MeanPhase[k] = (v - consumer0.PhaseSeconds[k]) / res.Batches
+		}
+		res.DecidedBy = map[string]float64{}
+		for k, v := range consumer1.DecisionsAt {
+			res.DecidedBy[k] = v - consumer0.DecisionsAt[k]
 		}
 	}
 	profWG.Wait()
