@@ -122,6 +122,17 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return s, json.Unmarshal(r.Envelope.Result, &s)
 }
 
+// StatusError is an admin call answered with something other than 200.
+type StatusError struct {
+	Op            string // "set stock", "set window"
+	HTTPStatus    int
+	Code, Message string
+}
+
+func (e *StatusError) Error() string {
+	return strings.TrimSpace(fmt.Sprintf("%s: %d %s %s", e.Op, e.HTTPStatus, e.Code, e.Message))
+}
+
 // SetStock calls POST /api/admin/event/stock.
 func (c *Client) SetStock(ctx context.Context, count int64) error {
 	r, err := c.Do(ctx, http.MethodPost, "/api/admin/event/stock", map[string]int64{"count": count}, map[string]string{"X-ADMIN-KEY": c.AdminKey})
@@ -129,7 +140,7 @@ func (c *Client) SetStock(ctx context.Context, count int64) error {
 		return err
 	}
 	if r.HTTPStatus != http.StatusOK {
-		return fmt.Errorf("set stock: %d %s %s", r.HTTPStatus, r.Envelope.Code, r.Envelope.Message)
+		return &StatusError{Op: "set stock", HTTPStatus: r.HTTPStatus, Code: r.Envelope.Code, Message: r.Envelope.Message}
 	}
 	return nil
 }
@@ -145,7 +156,7 @@ func (c *Client) OpenWindow(ctx context.Context, d time.Duration) error {
 		return err
 	}
 	if r.HTTPStatus != http.StatusOK {
-		return fmt.Errorf("set window: %d %s", r.HTTPStatus, r.Envelope.Code)
+		return &StatusError{Op: "set window", HTTPStatus: r.HTTPStatus, Code: r.Envelope.Code, Message: r.Envelope.Message}
 	}
 	return nil
 }

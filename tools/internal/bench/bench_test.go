@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terning-farewell/farewell/pkg/stackclient"
 )
 
 func TestEnvelopeCode(t *testing.T) {
@@ -264,5 +268,29 @@ func TestAnswerCPUTableShowsTheAnswerWindow(t *testing.T) {
 	}
 	if strings.Contains(strings.SplitN(section, "###", 2)[0], "drain") {
 		t.Errorf("the drain sends no requests and has no column:\n%s", section)
+	}
+}
+
+// TestWhileRestoringRetriesOnly503: an admin change refused with 503 while
+// stock-consumer loads the event is tried again; any other answer is final.
+func TestWhileRestoringRetriesOnly503(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	var log strings.Builder
+	err := whileRestoring(context.Background(), &log, func() error {
+		calls++
+		if calls < 3 {
+			return &stackclient.StatusError{Op: "set stock", HTTPStatus: http.StatusServiceUnavailable, Code: "SERVICE_UNAVAILABLE"}
+		}
+		return nil
+	})
+	if err != nil || calls != 3 || strings.Count(log.String(), "waiting") != 1 {
+		t.Fatalf("err %v after %d calls, log %q", err, calls, log.String())
+	}
+	calls = 0
+	refused := &stackclient.StatusError{Op: "set stock", HTTPStatus: http.StatusBadRequest, Code: "INVALID_STOCK"}
+	err = whileRestoring(context.Background(), io.Discard, func() error { calls++; return refused })
+	if !errors.Is(err, refused) || calls != 1 {
+		t.Fatalf("a 400 was tried %d times, err %v", calls, err)
 	}
 }

@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -249,6 +250,33 @@ func (r *Result) Proc(name string) (ProcResult, bool) {
 	return ProcResult{}, false
 }
 
+// restoreWait bounds how long an admin change may be refused with 503
+// while stock-consumer loads the event state (a fresh stack: until the
+// consumer group has given it its partitions).
+const restoreWait = 90 * time.Second
+
+// whileRestoring runs change until it is not refused with 503, for up to
+// restoreWait, saying once that it waits.
+func whileRestoring(ctx context.Context, log io.Writer, change func() error) error {
+	deadline := time.Now().Add(restoreWait)
+	said := false
+	for {
+		err := change()
+		var se *stackclient.StatusError
+		if err == nil || !errors.As(err, &se) || se.HTTPStatus != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return err
+		}
+		if !said {
+			fmt.Fprintf(log, "  waiting up to %s for the stack to accept admin changes (%v)\n", restoreWait, err)
+			said = true
+		}
+		sleep(ctx, 500*time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
 // RunScenario runs s once against the stack; prefix makes this round's emails
 // unique, so MySQL and Mailpit counts see only them.
 func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix string) (*Result, error) {
@@ -262,10 +290,10 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 			return nil, fmt.Errorf("admin stats (is the stack up? `make run`): %w", err)
 		}
 		// The local event keeps earlier winners; stock counts them.
-		if err := st.Client.SetStock(ctx, before.Winners+s.Stock); err != nil {
+		if err := whileRestoring(ctx, st.Log, func() error { return st.Client.SetStock(ctx, before.Winners+s.Stock) }); err != nil {
 			return nil, err
 		}
-		if err := st.Client.OpenWindow(ctx, 2*time.Hour); err != nil {
+		if err := whileRestoring(ctx, st.Log, func() error { return st.Client.OpenWindow(ctx, 2*time.Hour) }); err != nil {
 			return nil, err
 		}
 		// The gateways refresh their local sold-out flag every 200 ms.
