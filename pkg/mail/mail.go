@@ -1,6 +1,6 @@
-// Package mail sends multipart email over one reused SMTP connection with
-// wneessen/go-mail, with a send-rate limit and temporary/permanent error
-// classification for retries.
+// Package mail sends multipart email over a small pool of reused SMTP
+// connections with wneessen/go-mail, with a send-rate limit and
+// temporary/permanent error classification for retries.
 package mail
 
 import (
@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -33,6 +32,9 @@ type Config struct {
 	Timeout  time.Duration
 	// RatePerSecond limits messages per second; zero means unlimited.
 	RatePerSecond float64
+	// Connections is how many SMTP connections the sender keeps, so as many
+	// messages can be sent at once; zero means one.
+	Connections int
 }
 
 // Message is one email with an HTML and a plain-text part.
@@ -55,22 +57,32 @@ var ErrPermanent = errors.New("permanent smtp failure")
 // server or the connection failing.
 var ErrDeferred = errors.New("smtp server deferred the recipient")
 
-// Sender keeps one SMTP connection open and reuses it for every message.
+// Sender keeps up to Config.Connections SMTP connections open and reuses
+// them: each message borrows one for its whole SMTP transaction.
 type Sender struct {
-	cfg       Config
+	cfg     Config
+	limiter *rate.Limiter
+	// idle holds every connection not lent out; all of them, to close.
+	idle chan *conn
+	all  []*conn
+}
+
+// conn is one SMTP client and whether it holds an open session.
+type conn struct {
 	client    *gomail.Client
-	limiter   *rate.Limiter
-	mu        sync.Mutex
 	connected bool
 }
 
-// NewSender validates cfg and prepares the client; it dials on first send.
+// NewSender validates cfg and prepares the clients; each dials on its first send.
 func NewSender(cfg Config) (*Sender, error) {
 	if cfg.Host == "" || cfg.Port <= 0 || cfg.From == "" {
 		return nil, errors.New("mail: host, port and from address are required")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Connections <= 0 {
+		cfg.Connections = 1
 	}
 	opts := []gomail.Option{gomail.WithPort(cfg.Port), gomail.WithTimeout(cfg.Timeout)}
 	switch strings.ToLower(cfg.TLS) {
@@ -87,19 +99,36 @@ func NewSender(cfg Config) (*Sender, error) {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain),
 			gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
 	}
-	client, err := gomail.NewClient(cfg.Host, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("mail: new client: %w", err)
+	s := &Sender{cfg: cfg, idle: make(chan *conn, cfg.Connections)}
+	for range cfg.Connections {
+		client, err := gomail.NewClient(cfg.Host, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("mail: new client: %w", err)
+		}
+		c := &conn{client: client}
+		s.all = append(s.all, c)
+		s.idle <- c
 	}
 	limit := rate.Inf
 	if cfg.RatePerSecond > 0 {
 		limit = rate.Limit(cfg.RatePerSecond)
 	}
-	return &Sender{cfg: cfg, client: client, limiter: rate.NewLimiter(limit, max(int(cfg.RatePerSecond), 1))}, nil
+	s.limiter = rate.NewLimiter(limit, max(int(cfg.RatePerSecond), 1))
+	return s, nil
 }
 
-// Send delivers one message over the shared connection, dialling (again) when
-// needed. Errors wrap ErrPermanent when retrying cannot help.
+// borrow waits for an idle connection; give it back with s.idle <- c.
+func (s *Sender) borrow(ctx context.Context) (*conn, error) {
+	select {
+	case c := <-s.idle:
+		return c, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("mail: wait for a connection: %w", ctx.Err())
+	}
+}
+
+// Send delivers one message over one of the connections, dialling (again)
+// when needed. Errors wrap ErrPermanent when retrying cannot help.
 func (s *Sender) Send(ctx context.Context, m Message) error {
 	if err := s.limiter.Wait(ctx); err != nil {
 		return fmt.Errorf("mail: rate limit: %w", err)
@@ -108,15 +137,18 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("mail: build message: %w: %w", ErrPermanent, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.connected {
-		if err := s.client.DialWithContext(ctx); err != nil {
+	c, err := s.borrow(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { s.idle <- c }()
+	if !c.connected {
+		if err := c.client.DialWithContext(ctx); err != nil {
 			return fmt.Errorf("mail: connect %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
 		}
-		s.connected = true
+		c.connected = true
 	}
-	if err := s.client.Send(msg); err != nil {
+	if err := c.client.Send(msg); err != nil {
 		var se *gomail.SendError
 		if errors.As(err, &se) && se.IsTemp() && se.Reason == gomail.ErrSMTPRcptTo && se.ErrorCode() != 421 {
 			// go-mail reset the session after the refusal: the connection
@@ -126,12 +158,12 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		if errors.As(err, &se) && !se.IsTemp() && se.Reason != gomail.ErrConnCheck && se.Reason != gomail.ErrNoUnencoded {
 			// The server answered and refused this message; the connection
 			// is still usable for the next one.
-			_ = s.client.Reset()
+			_ = c.client.Reset()
 			return fmt.Errorf("mail: send to server: %w: %w", ErrPermanent, err)
 		}
 		// Anything else may have broken the connection: redial next time.
-		_ = s.client.Close()
-		s.connected = false
+		_ = c.client.Close()
+		c.connected = false
 		return fmt.Errorf("mail: send: %w", err)
 	}
 	return nil
@@ -162,32 +194,46 @@ func (s *Sender) build(m Message) (*gomail.Msg, error) {
 	return msg, nil
 }
 
-// Ping reports whether the SMTP server accepts a connection.
+// Ping reports whether the SMTP server accepts a connection (checked on
+// one idle connection; when every one is busy sending, the sends say it).
 func (s *Sender) Ping(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.connected {
-		// NOOP-like check through RSET keeps the shared connection honest.
-		if err := s.client.Reset(); err == nil {
+	var c *conn
+	select {
+	case c = <-s.idle:
+	default:
+		return nil
+	}
+	defer func() { s.idle <- c }()
+	if c.connected {
+		// NOOP-like check through RSET keeps the connection honest.
+		if err := c.client.Reset(); err == nil {
 			return nil
 		}
-		_ = s.client.Close()
-		s.connected = false
+		_ = c.client.Close()
+		c.connected = false
 	}
-	if err := s.client.DialWithContext(ctx); err != nil {
+	if err := c.client.DialWithContext(ctx); err != nil {
 		return fmt.Errorf("smtp connect: %w", err)
 	}
-	s.connected = true
+	c.connected = true
 	return nil
 }
 
-// Close ends the SMTP session.
+// Close waits for every connection to come back from its send and ends its
+// SMTP session. A later Send dials again.
 func (s *Sender) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.connected {
-		return nil
+	back := make([]*conn, 0, len(s.all))
+	var errs []error
+	for range s.all {
+		c := <-s.idle
+		back = append(back, c)
+		if c.connected {
+			c.connected = false
+			errs = append(errs, c.client.Close())
+		}
 	}
-	s.connected = false
-	return s.client.Close()
+	for _, c := range back {
+		s.idle <- c
+	}
+	return errors.Join(errs...)
 }

@@ -3,7 +3,9 @@ package mail_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +44,45 @@ func TestSendReusesOneConnectionAndArrivesInMailpit(t *testing.T) {
 	if err := s.Send(ctx, mail.Message{To: to, Subject: "after", Text: "x"}); err != nil {
 		t.Fatalf("send after a refused message: %v", err)
 	}
+}
+
+// TestConcurrentSendsShareThePool: sends from many goroutines over a pool
+// of four connections all arrive, and a closed sender dials again.
+func TestConcurrentSendsShareThePool(t *testing.T) {
+	mp := testinfra.MailpitServer(t)
+	s, err := mail.NewSender(mail.Config{Host: mp.SMTPHost, Port: mp.SMTPPort, TLS: mail.TLSNone, From: "no-reply@farewell.local", Connections: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	to := testinfra.UniqueName("mailpool-") + "@example.com"
+	ctx := context.Background()
+	const senders, each = 8, 5
+	errs := make(chan error, senders*each)
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				errs <- s.Send(ctx, mail.Message{To: to, Subject: fmt.Sprintf("pool %d/%d", g, i), Text: "x"})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent send: %v", err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := s.Send(ctx, mail.Message{To: to, Subject: "after close", Text: "x"}); err != nil {
+		t.Fatalf("send after close: %v", err)
+	}
+	mp.WaitForMessages(t, `to:"`+to+`"`, senders*each+1, 15*time.Second)
 }
 
 func TestNewSenderValidates(t *testing.T) {

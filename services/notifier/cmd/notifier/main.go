@@ -81,7 +81,7 @@ func run() error {
 
 	deps := func(s *mail.Sender) delivery.Deps {
 		return delivery.Deps{Sender: smtpmail.New(s), Markers: markers, Renderer: renderer, Metrics: metrics, Log: rt.Log(), SendTimeout: cfg.Mail.Timeout,
-			Retry: delivery.DefaultRetry(cfg.MailMaxAttempts), Now: markers.Now}
+			Retry: delivery.DefaultRetry(cfg.MailMaxAttempts), Now: markers.Now, Parallel: cfg.Mail.Connections}
 	}
 	codeHandler, err := consumer.NewCodeHandler(deps(codeSender))
 	if err != nil {

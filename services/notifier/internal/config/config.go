@@ -22,7 +22,8 @@ const DefaultHTTPAddr = "127.0.0.1:8086"
 type Config struct {
 	Common pkgconfig.Common
 	// Mail configures each of the two SMTP senders (codes and results);
-	// RatePerSecond applies to each sender.
+	// RatePerSecond and Connections apply to each sender, and a batch
+	// delivers up to Connections emails at once.
 	Mail mail.Config
 	// NotifyLosers mails participants who did not win.
 	NotifyLosers bool
@@ -62,6 +63,7 @@ func Load(e *pkgconfig.Env) (Config, error) {
 			From:          e.String("FAREWELL_MAIL_FROM", "no-reply@farewell.local"),
 			Timeout:       e.Duration("FAREWELL_SMTP_TIMEOUT", 10*time.Second),
 			RatePerSecond: float64(e.Int("FAREWELL_MAIL_RATE", 200)),
+			Connections:   e.Int("FAREWELL_SMTP_CONNECTIONS", 4),
 		},
 		NotifyLosers:    e.Bool("FAREWELL_NOTIFY_LOSERS", false),
 		MailMaxAttempts: e.Int("FAREWELL_MAIL_MAX_ATTEMPTS", 5),
@@ -115,6 +117,9 @@ func (c Config) Validate() error {
 	}
 	if m.RatePerSecond < 0 {
 		fail("FAREWELL_MAIL_RATE must be zero (unlimited) or positive")
+	}
+	if m.Connections < 1 || m.Connections > 32 {
+		fail("FAREWELL_SMTP_CONNECTIONS must be between 1 and 32")
 	}
 	if c.MarkerReplicas < 0 || c.MarkerReplicas > 5 {
 		fail("FAREWELL_NOTIFIER_MARKER_REPLICAS must be between 0 and 5")

@@ -21,6 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 		{Name: "smtp port", Got: cfg.Mail.Port, Want: 1025},
 		{Name: "tls", Got: cfg.Mail.TLS, Want: "none"},
 		{Name: "rate", Got: cfg.Mail.RatePerSecond, Want: 200.0},
+		{Name: "smtp connections", Got: cfg.Mail.Connections, Want: 4},
 		{Name: "losers", Got: cfg.NotifyLosers, Want: false},
 		{Name: "attempts", Got: cfg.MailMaxAttempts, Want: 5},
 		{Name: "codes group", Got: cfg.CodesGroup, Want: "farewell-notifier-codes"},
@@ -42,6 +43,8 @@ func TestLoadRefuses(t *testing.T) {
 		{Name: "cleartext password to remote host", Set: map[string]string{"FAREWELL_SMTP_HOST": "smtp.gmail.com", "FAREWELL_SMTP_USERNAME": "u", "FAREWELL_SMTP_PASSWORD": "p"}, WantErr: "clear text"},
 		{Name: "from", Set: map[string]string{"FAREWELL_MAIL_FROM": "not an address"}, WantErr: "FAREWELL_MAIL_FROM"},
 		{Name: "attempts", Set: map[string]string{"FAREWELL_MAIL_MAX_ATTEMPTS": "0"}, WantErr: "FAREWELL_MAIL_MAX_ATTEMPTS"},
+		{Name: "no smtp connection", Set: map[string]string{"FAREWELL_SMTP_CONNECTIONS": "0"}, WantErr: "FAREWELL_SMTP_CONNECTIONS"},
+		{Name: "too many smtp connections", Set: map[string]string{"FAREWELL_SMTP_CONNECTIONS": "33"}, WantErr: "FAREWELL_SMTP_CONNECTIONS"},
 		{Name: "same groups", Set: map[string]string{"FAREWELL_RESULTS_GROUP": "farewell-notifier-codes"}, WantErr: "must be set and differ"},
 		{Name: "bool", Set: map[string]string{"FAREWELL_NOTIFY_LOSERS": "maybe"}, WantErr: "FAREWELL_NOTIFY_LOSERS"},
 	})

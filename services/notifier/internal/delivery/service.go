@@ -98,6 +98,9 @@ type Deps struct {
 	// SendTimeout is the SMTP timeout of one send (it bounds the retries:
 	// see sendBudget); zero means 10 s.
 	SendTimeout time.Duration
+	// Parallel is how many emails of one batch may be delivered at once
+	// (the Sender must allow as many sends at once); zero means one.
+	Parallel int
 }
 
 // Undeliverable says why a message can never be delivered; it goes to the
@@ -137,11 +140,15 @@ func NewService(kind Kind, d Deps) (*Service, error) {
 	if d.SendTimeout <= 0 {
 		d.SendTimeout = 10 * time.Second
 	}
+	d.Parallel = max(d.Parallel, 1)
 	return &Service{kind: kind, d: d, recent: newRecentSends(recentCapacity)}, nil
 }
 
 // Kind is the kind of email the service sends.
 func (s *Service) Kind() Kind { return s.kind }
+
+// Parallel is how many emails of one batch may be delivered at once.
+func (s *Service) Parallel() int { return s.d.Parallel }
 
 // Deliver decides (with decide, at the service's clock) and sends one
 // message's email. It returns a non-nil *Undeliverable for a message that

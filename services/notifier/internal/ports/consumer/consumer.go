@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -66,27 +68,80 @@ func newHandler(kind delivery.Kind, decide decideFunc, d delivery.Deps) (*Handle
 	return &Handler{svc: svc, decide: decide}, nil
 }
 
-// HandleBatch sends the batch's emails in order. Emails already sent (by an
-// earlier try of this batch or a redelivery) are skipped through their
-// markers, so retrying the whole batch is safe. A failure of a server being
-// down is marked kafka.Unavailable (retried without bound); any other is
-// bounded by the group and then isolated and dead-lettered.
+// HandleBatch sends the batch's emails, up to the service's Parallel at
+// once: messages with the same key (the participant's email) go to the
+// same lane and are sent in their log order, so one participant's emails
+// never overtake each other. Emails already sent (by an earlier try of
+// this batch or a redelivery) are skipped through their markers, so
+// retrying the whole batch is safe. A failure of a server being down is
+// marked kafka.Unavailable (retried without bound); any other is bounded by
+// the group and then isolated and dead-lettered. A lane stops at its first
+// failure; the others finish theirs before the batch reports it.
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) ([]kafka.Poison, error) {
-	var poison []kafka.Poison
-	for _, msg := range msgs {
-		u, err := h.svc.Deliver(ctx, func(now time.Time) (delivery.Job, delivery.SkipReason, error) {
-			return h.decide(msg.Value, now)
-		})
-		if err != nil {
-			err = fmt.Errorf("%s batch at %s/%d/%d: %w", h.svc.Kind(), msg.Topic, msg.Partition, msg.Offset, err)
-			if errors.Is(err, delivery.ErrUnavailable) {
-				return nil, kafka.Unavailable(err)
+	results := make([]*delivery.Undeliverable, len(msgs))
+	errs := make([]error, len(msgs))
+	lanes := laneOf(msgs, h.svc.Parallel())
+	var wg sync.WaitGroup
+	for _, lane := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, i := range lane {
+				results[i], errs[i] = h.deliver(ctx, msgs[i])
+				if errs[i] != nil {
+					return
+				}
 			}
+		}()
+	}
+	wg.Wait()
+	var poison []kafka.Poison
+	for i, msg := range msgs {
+		if err := errs[i]; err != nil {
 			return nil, err
 		}
-		if u != nil {
+		if u := results[i]; u != nil {
 			poison = append(poison, kafka.Poison{Msg: msg, Reason: u.Reason, Attempts: u.Attempts})
 		}
 	}
 	return poison, nil
+}
+
+// deliver sends one message's email through the service.
+func (h *Handler) deliver(ctx context.Context, msg *sarama.ConsumerMessage) (*delivery.Undeliverable, error) {
+	u, err := h.svc.Deliver(ctx, func(now time.Time) (delivery.Job, delivery.SkipReason, error) {
+		return h.decide(msg.Value, now)
+	})
+	if err != nil {
+		err = fmt.Errorf("%s batch at %s/%d/%d: %w", h.svc.Kind(), msg.Topic, msg.Partition, msg.Offset, err)
+		if errors.Is(err, delivery.ErrUnavailable) {
+			return nil, kafka.Unavailable(err)
+		}
+		return nil, err
+	}
+	return u, nil
+}
+
+// laneOf splits the batch's indexes into at most n lanes by message key,
+// each lane in log order (a message without a key goes by its
+// place in the batch modulo n).
+func laneOf(msgs []*sarama.ConsumerMessage, n int) [][]int {
+	n = max(min(n, len(msgs)), 1)
+	lanes := make([][]int, n)
+	for i, msg := range msgs {
+		lane := i % n
+		if len(msg.Key) > 0 {
+			h := fnv.New32a()
+			_, _ = h.Write(msg.Key)
+			lane = int(h.Sum32() % uint32(n))
+		}
+		lanes[lane] = append(lanes[lane], i)
+	}
+	out := lanes[:0]
+	for _, l := range lanes {
+		if len(l) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
 }

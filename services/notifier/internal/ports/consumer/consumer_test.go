@@ -5,6 +5,7 @@ package consumer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -403,5 +404,115 @@ func waitCounter(t *testing.T, reg *prometheus.Registry, name string, labels map
 			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// watchingSender passes every email to the real SMTP sender and records how
+// many were being sent at once and in which order each recipient's went.
+// The first send waits (up to two seconds) for a second one to start, so a
+// batch delivered one email at a time shows up as a single send in flight.
+type watchingSender struct {
+	next delivery.Sender
+
+	mu          sync.Mutex
+	inFlight    int
+	maxInFlight int
+	order       map[string][]string // recipient -> subjects' codes, in send order
+	second      chan struct{}
+	once        sync.Once
+}
+
+func (w *watchingSender) Send(ctx context.Context, m delivery.Email) error {
+	w.mu.Lock()
+	w.inFlight++
+	w.maxInFlight = max(w.maxInFlight, w.inFlight)
+	first := w.inFlight == 1 && w.order == nil
+	if w.order == nil {
+		w.order = map[string][]string{}
+	}
+	w.order[m.To] = append(w.order[m.To], codeIn(m.Text))
+	if w.inFlight == 2 {
+		w.once.Do(func() { close(w.second) })
+	}
+	w.mu.Unlock()
+	if first {
+		select {
+		case <-w.second:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	err := w.next.Send(ctx, m)
+	w.mu.Lock()
+	w.inFlight--
+	w.mu.Unlock()
+	return err
+}
+
+// codeIn finds the 6-digit code ("<n>0000<i>" in this test) in a body.
+func codeIn(text string) string {
+	for f := range strings.FieldsSeq(text) {
+		f = strings.Trim(f, ".,:()")
+		if len(f) == 6 && strings.Trim(f, "0123456789") == "" {
+			return f
+		}
+	}
+	return ""
+}
+
+// TestBatchSendsInParallelKeepingEachParticipantsOrder: with Parallel 4 a
+// batch's emails go out several at once over the pooled SMTP connections,
+// each participant's in the order of the log, every one exactly once.
+func TestBatchSendsInParallelKeepingEachParticipantsOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s, err := mail.NewSender(mail.Config{Host: e.mailpit.SMTPHost, Port: e.mailpit.SMTPPort, From: "no-reply@farewell.test", Timeout: 2 * time.Second, Connections: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	w := &watchingSender{next: smtpmail.New(s), second: make(chan struct{})}
+	d := e.deps(w, delivery.DefaultRetry(3))
+	d.Parallel = 4
+	h, err := consumer.NewCodeHandler(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const people, each = 10, 4
+	var emails []string
+	var msgs []*sarama.ConsumerMessage
+	for p := range people {
+		emails = append(emails, uniqueEmail())
+		for i := range each {
+			v, err := proto.Marshal(codeRequest(emails[p], fmt.Sprintf("%d0000%d", p, i), 5*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, &sarama.ConsumerMessage{Topic: e.codesTopic, Offset: int64(len(msgs)), Key: []byte(emails[p]), Value: v})
+		}
+	}
+	// Interleave the participants, as a herd's log does.
+	var batch []*sarama.ConsumerMessage
+	for i := range each {
+		for p := range people {
+			batch = append(batch, msgs[p*each+i])
+		}
+	}
+	poison, err := h.HandleBatch(context.Background(), batch)
+	if err != nil || len(poison) != 0 {
+		t.Fatalf("HandleBatch: poison %v, err %v", poison, err)
+	}
+	if w.maxInFlight < 2 {
+		t.Fatalf("at most %d email in flight: the batch was sent one at a time", w.maxInFlight)
+	}
+	for p, email := range emails {
+		want := make([]string, each)
+		for i := range each {
+			want[i] = fmt.Sprintf("%d0000%d", p, i)
+		}
+		if got := w.order[email]; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s's codes went out as %v, want %v", email, got, want)
+		}
+		e.mailpit.WaitForMessages(t, `to:"`+email+`"`, each, 10*time.Second)
+		e.expectNoMail(t, email, each)
 	}
 }
