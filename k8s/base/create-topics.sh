@@ -30,10 +30,10 @@ done
 
 create farewell.event.applications "$partitions" "$week"
 create farewell.event.applications.dlq 1 "$week"
-create farewell.event.decisions 3 "$week"
+create farewell.event.decisions 6 "$week"
 create farewell.event.decisions.dlq 1 "$week"
 # Code requests carry a one-time code: keep them only briefly.
-create farewell.auth.codes 3 "$hour"
+create farewell.auth.codes 6 "$hour"
 create farewell.auth.codes.dlq 1 "$hour"
 create farewell.event.admin 1 "$month"
 create farewell.event.admin.dlq 1 "$month"

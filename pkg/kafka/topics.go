@@ -22,6 +22,9 @@ type TopicSpec struct {
 	Retention time.Duration
 }
 
+// notifierPartitions is the partition count of the topics the notifier reads.
+const notifierPartitions = 6
+
 // Topics returns every topic Farewell needs, with the applications topic
 // created with applicationPartitions partitions (1 keeps global arrival order).
 func Topics(applicationPartitions int32) []TopicSpec {
@@ -31,9 +34,11 @@ func Topics(applicationPartitions int32) []TopicSpec {
 	week := 7 * 24 * time.Hour
 	specs := []TopicSpec{
 		{Name: TopicApplications, Partitions: applicationPartitions, Retention: week},
-		{Name: TopicDecisions, Partitions: 3, Retention: week},
+		// The notifier's topics: 6 partitions split evenly over 1, 2 or 3
+		// notifiers (with 3 and two notifiers, one sent two thirds).
+		{Name: TopicDecisions, Partitions: notifierPartitions, Retention: week},
 		// Code requests carry a one-time code: keep them only briefly.
-		{Name: TopicAuthCodes, Partitions: 3, Retention: time.Hour},
+		{Name: TopicAuthCodes, Partitions: notifierPartitions, Retention: time.Hour},
 		{Name: TopicAdmin, Partitions: 1, Retention: 30 * 24 * time.Hour},
 	}
 	for _, s := range specs[:] {

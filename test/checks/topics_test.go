@@ -39,8 +39,8 @@ func TestDiffTopicsRejectsAChangedScript(t *testing.T) {
 	tests := []struct {
 		name, from, to, want string
 	}{
-		{"retention", `create farewell.auth.codes 3 "$hour"`, `create farewell.auth.codes 3 "$week"`, "farewell.auth.codes: retention"},
-		{"partitions", `create farewell.event.decisions 3 "$week"`, `create farewell.event.decisions 6 "$week"`, "farewell.event.decisions: partitions 6"},
+		{"retention", `create farewell.auth.codes 6 "$hour"`, `create farewell.auth.codes 6 "$week"`, "farewell.auth.codes: retention"},
+		{"partitions", `create farewell.event.decisions 6 "$week"`, `create farewell.event.decisions 3 "$week"`, "farewell.event.decisions: partitions 3"},
 		{"missing", "create farewell.event.admin.dlq 1 \"$month\"\n", "", "farewell.event.admin.dlq: missing"},
 		{"extra", "create farewell.event.admin 1", "create farewell.event.extra 1 \"$month\"\ncreate farewell.event.admin 1", "farewell.event.extra: created by the script"},
 	}
