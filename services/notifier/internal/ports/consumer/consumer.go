@@ -95,16 +95,35 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 		}()
 	}
 	wg.Wait()
+	if err := batchError(errs); err != nil {
+		return nil, err
+	}
 	var poison []kafka.Poison
 	for i, msg := range msgs {
-		if err := errs[i]; err != nil {
-			return nil, err
-		}
 		if u := results[i]; u != nil {
 			poison = append(poison, kafka.Poison{Msg: msg, Reason: u.Reason, Attempts: u.Attempts})
 		}
 	}
 	return poison, nil
+}
+
+// batchError is the failure the batch reports: a server being down when
+// any lane met one (retried without bound, never counted towards
+// dead-lettering), else the first failure in log order.
+func batchError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if kafka.IsUnavailable(err) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // deliver sends one message's email through the service.
