@@ -119,4 +119,5 @@ var (
 	errNotFound         = NewError(http.StatusNotFound, CodeNotFound, "요청한 경로를 찾을 수 없습니다. (not found)")
 	errMethodNotAllowed = NewError(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "허용되지 않은 메서드입니다. (method not allowed)")
 	errInternal         = NewError(http.StatusInternalServerError, CodeInternal, "서버 내부 오류가 발생했습니다. (internal error)")
+	errBodyTooLarge     = NewError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "요청 본문이 너무 큽니다. (request body too large)")
 )

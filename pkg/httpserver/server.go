@@ -85,7 +85,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry, checks []Check)
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), s.closeWhileDraining, s.observe(m), s.recover, limitBody(cfg.MaxBodyBytes))
+	e.Use(s.middleware(m))
 	e.NoRoute(func(c *gin.Context) { WriteError(c, errNotFound) })
 	e.NoMethod(func(c *gin.Context) { WriteError(c, errMethodNotAllowed) })
 	e.GET("/healthz", func(c *gin.Context) { WriteOK(c, http.StatusOK, "alive", nil) })
@@ -178,6 +178,39 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// middleware is everything each request goes through before its route, in
+// one function (one frame, one clock read): the request id, the drain's
+// "Connection: close", panic recovery, the body limit, and afterwards the
+// metrics and the access log line.
+func (s *Server) middleware(m *httpMetrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := requestID(c)
+		s.closeWhileDraining(c)
+		s.serveProtected(c)
+		s.observe(c, m, id, time.Since(start))
+	}
+}
+
+// requestID keeps the client's X-Request-ID (up to 64 bytes) or makes one,
+// and answers with it; RequestID reads it back.
+func requestID(c *gin.Context) string {
+	id := c.GetHeader(headerRequestID)
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Header(headerRequestID, id)
+	return id
+}
+
+const headerRequestID = "X-Request-ID"
+
+// RequestID returns the request's id (as answered in X-Request-ID), for
+// log lines of the request.
+func RequestID(c *gin.Context) string { return c.Writer.Header().Get(headerRequestID) }
+
 // closeWhileDraining answers with "Connection: close" once the server is
 // draining, so the proxy in front drops each connection it uses after its
 // answer. Only a client can close an idle keep-alive connection safely: when
@@ -189,54 +222,11 @@ func (s *Server) closeWhileDraining(c *gin.Context) {
 	if s.draining.Load() {
 		c.Header("Connection", "close")
 	}
-	c.Next()
 }
 
-func requestID() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id := c.GetHeader("X-Request-ID")
-		if id == "" || len(id) > 64 {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		c.Set("request_id", id)
-		c.Header("X-Request-ID", id)
-		c.Next()
-	}
-}
-
-// observe counts and times every request and logs one line for it: the
-// route, never the query string, the body or headers, so tokens and codes
-// cannot leak into logs.
-func (s *Server) observe(m *httpMetrics) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		start := time.Now()
-		c.Next()
-		took := time.Since(start)
-		status := c.Writer.Status()
-		route := routeLabel(c)
-		method := methodLabel(c.Request.Method)
-		m.observe(route, method, status, took)
-		lvl := slog.LevelInfo
-		if status >= 500 {
-			lvl = slog.LevelError
-		}
-		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
-			lvl = slog.LevelDebug
-		}
-		ctx := c.Request.Context()
-		if !s.log.Enabled(ctx, lvl) {
-			return
-		}
-		s.log.LogAttrs(ctx, lvl, "http request",
-			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
-			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-			slog.String("client_ip", c.ClientIP()), slog.String("request_id", c.GetString("request_id")))
-	}
-}
-
-func (s *Server) recover(c *gin.Context) {
+// serveProtected runs the rest of the chain with the body limit, and turns
+// a panic into a 500 (http.ErrAbortHandler goes on: it cuts the connection).
+func (s *Server) serveProtected(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r == http.ErrAbortHandler {
@@ -246,18 +236,40 @@ func (s *Server) recover(c *gin.Context) {
 			WriteError(c, errInternal)
 		}
 	}()
+	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
+		WriteError(c, errBodyTooLarge)
+		return
+	}
+	// net/http gives a request without a body NoBody: nothing to limit.
+	if c.Request.Body != http.NoBody {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+	}
 	c.Next()
 }
 
-func limitBody(max int64) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if c.Request.ContentLength > max {
-			WriteError(c, NewError(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "요청 본문이 너무 큽니다. (request body too large)"))
-			return
-		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
-		c.Next()
+// observe counts and times the request and logs one line for it: the
+// route, never the query string, the body or headers, so tokens and codes
+// cannot leak into logs.
+func (s *Server) observe(c *gin.Context, m *httpMetrics, id string, took time.Duration) {
+	status := c.Writer.Status()
+	route := routeLabel(c)
+	method := methodLabel(c.Request.Method)
+	m.observe(route, method, status, took)
+	lvl := slog.LevelInfo
+	if status >= 500 {
+		lvl = slog.LevelError
 	}
+	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		lvl = slog.LevelDebug
+	}
+	ctx := c.Request.Context()
+	if !s.log.Enabled(ctx, lvl) {
+		return
+	}
+	s.log.LogAttrs(ctx, lvl, "http request",
+		slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("client_ip", c.ClientIP()), slog.String("request_id", id))
 }
 
 func routeLabel(c *gin.Context) string {

@@ -155,3 +155,53 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestIDIsKeptAnsweredAndLogged(t *testing.T) {
+	t.Parallel()
+	var logged strings.Builder
+	s, err := New(DefaultConfig("127.0.0.1:0"), slog.New(slog.NewJSONHandler(&logged, nil)), prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	s.Engine().GET("/id", func(c *gin.Context) {
+		seen = RequestID(c)
+		WriteOK(c, 200, "ok", nil)
+	})
+	for _, sent := range []string{"req-abc-123", "", strings.Repeat("x", 65)} {
+		req := httptest.NewRequest(http.MethodGet, "/id", nil)
+		if sent != "" {
+			req.Header.Set("X-Request-ID", sent)
+		}
+		rec := httptest.NewRecorder()
+		logged.Reset()
+		s.Handler().ServeHTTP(rec, req)
+		got := rec.Header().Get("X-Request-ID")
+		switch {
+		case sent == "req-abc-123" && got != sent:
+			t.Fatalf("client's id %q answered as %q", sent, got)
+		case sent != "req-abc-123" && (len(got) != 16 || got == sent):
+			t.Fatalf("sent %q: want a fresh 16-hex id, got %q", sent, got)
+		}
+		if seen != got {
+			t.Fatalf("RequestID in the handler = %q, answered %q", seen, got)
+		}
+		if !strings.Contains(logged.String(), `"request_id":"`+got+`"`) {
+			t.Fatalf("access log line without the request id %q: %s", got, logged.String())
+		}
+	}
+}
+
+func TestBodyWithoutALengthIsLimitedToo(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, nil).Handler()
+	body := `{"name":"` + strings.Repeat("x", 100) + `"}`
+	req := httptest.NewRequest(http.MethodPost, "/echo", io.NopCloser(strings.NewReader(body)))
+	req.ContentLength = -1 // chunked: the length is not known up front
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("unbounded chunked body: %d %s", rec.Code, rec.Body.String())
+	}
+}

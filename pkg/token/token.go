@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -190,12 +191,27 @@ func newClaims(subject, delivery, event string, exp time.Time) Claims {
 // times near a limit, every invalid token) goes to the parser, which gives
 // the precise reason.
 type fastPath struct {
-	// headers maps the encoded header segment of each key to its HMAC pool.
+	// headers maps the encoded header segment of each key to its pool of
+	// *macState.
 	headers  map[string]*sync.Pool
 	issuer   string
 	event    string
 	audience [2]string // `"aud"` and `["aud"]`, as JSON
 	leeway   time.Duration
+}
+
+// maxFastToken bounds the tokens the fast path takes (and so its pooled
+// buffers); Mint's tokens are a few hundred bytes, longer ones go to the
+// parser.
+const maxFastToken = 2048
+
+// macState is one key's HMAC with the buffers a verification needs, kept
+// together in the key's pool so that checking a token allocates nothing
+// but the claims' strings.
+type macState struct {
+	mac hash.Hash
+	// raw holds the token's bytes, claims its decoded payload.
+	raw, claims []byte
 }
 
 func newFastPath(cfg Config, keys map[string][]byte) *fastPath {
@@ -206,7 +222,7 @@ func newFastPath(cfg Config, keys map[string][]byte) *fastPath {
 		if err != nil {
 			continue
 		}
-		f.headers[base64.RawURLEncoding.EncodeToString(h)] = &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }}
+		f.headers[base64.RawURLEncoding.EncodeToString(h)] = &sync.Pool{New: func() any { return &macState{mac: hmac.New(sha256.New, secret)} }}
 	}
 	aud, _ := json.Marshal(cfg.Audience)
 	f.audience = [2]string{string(aud), "[" + string(aud) + "]"}
@@ -229,6 +245,9 @@ type fastClaims struct {
 // verify returns the claims and true when raw is valid at now; false means
 // "ask the parser", not "invalid".
 func (f *fastPath) verify(raw string, now time.Time) (Claims, bool) {
+	if len(raw) > maxFastToken {
+		return Claims{}, false
+	}
 	header, rest, ok := strings.Cut(raw, ".")
 	if !ok {
 		return Claims{}, false
@@ -245,23 +264,27 @@ func (f *fastPath) verify(raw string, now time.Time) (Claims, bool) {
 	if base64.RawURLEncoding.DecodedLen(len(sig)) != len(sum) {
 		return Claims{}, false
 	}
-	if n, err := base64.RawURLEncoding.Decode(sum[:], []byte(sig)); err != nil || n != len(sum) {
+	st := pool.Get().(*macState)
+	defer pool.Put(st)
+	st.raw = append(st.raw[:0], raw...)
+	signed := st.raw[:len(header)+1+len(payload)]
+	if n, err := base64.RawURLEncoding.Decode(sum[:], st.raw[len(signed)+1:]); err != nil || n != len(sum) {
 		return Claims{}, false
 	}
-	mac := pool.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(raw[:len(header)+1+len(payload)]))
+	st.mac.Reset()
+	st.mac.Write(signed)
 	var want [sha256.Size]byte
-	mac.Sum(want[:0])
-	pool.Put(mac)
+	st.mac.Sum(want[:0])
 	if !hmac.Equal(sum[:], want[:]) {
 		return Claims{}, false
 	}
-	body, err := base64.RawURLEncoding.DecodeString(payload)
+	st.claims = slices.Grow(st.claims[:0], base64.RawURLEncoding.DecodedLen(len(payload)))
+	n, err := base64.RawURLEncoding.Decode(st.claims[:cap(st.claims)], signed[len(header)+1:])
 	if err != nil {
 		return Claims{}, false
 	}
-	c, ok := decodeFastClaims(body)
+	// The claims' strings are copies: nothing returned points into st.
+	c, ok := decodeFastClaims(st.claims[:n])
 	if !ok {
 		return Claims{}, false
 	}

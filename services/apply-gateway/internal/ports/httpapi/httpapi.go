@@ -102,9 +102,8 @@ func (h *Handlers) fail(c *gin.Context, err error) {
 
 // Register mounts the routes.
 func (h *Handlers) Register(e *gin.Engine) {
-	ev := e.Group("/api/event", h.requireToken)
-	ev.POST("/apply", h.apply)
-	ev.GET("/status", h.status)
+	e.POST("/api/event/apply", h.participant(h.apply))
+	e.GET("/api/event/status", h.participant(h.status))
 	// The fairness evidence is public: anyone may check it.
 	e.GET("/api/event/keys", h.keys)
 	e.GET("/api/event/log", h.streamLog)
@@ -117,20 +116,22 @@ func (h *Handlers) Register(e *gin.Engine) {
 	ad.GET("/event/winners", h.exportWinners)
 }
 
-func (h *Handlers) requireToken(c *gin.Context) {
-	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || raw == "" {
-		httpserver.WriteError(c, errTokenMissing)
-		return
+// participant runs next for the participant the request's bearer token
+// names, or answers 401 without calling it.
+func (h *Handlers) participant(next func(*gin.Context, token.Claims)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			httpserver.WriteError(c, errTokenMissing)
+			return
+		}
+		claims, err := h.verifier.Verify(strings.TrimSpace(raw))
+		if err != nil {
+			httpserver.WriteError(c, errTokenInvalid)
+			return
+		}
+		next(c, claims)
 	}
-	claims, err := h.verifier.Verify(strings.TrimSpace(raw))
-	if err != nil {
-		httpserver.WriteError(c, errTokenInvalid)
-		return
-	}
-	c.Set("email", claims.Email)
-	c.Set("delivery", claims.Delivery)
-	c.Next()
 }
 
 // requireAdminKey lets a request through only with the admin key. The key
@@ -163,8 +164,8 @@ func (h *Handlers) requireAdminKey(c *gin.Context) {
 	}
 }
 
-func (h *Handlers) apply(c *gin.Context) {
-	receipt, err := h.applier.ApplyFor(c.Request.Context(), c.GetString("email"), c.GetString("delivery"))
+func (h *Handlers) apply(c *gin.Context, p token.Claims) {
+	receipt, err := h.applier.ApplyFor(c.Request.Context(), p.Email, p.Delivery)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -200,8 +201,8 @@ var (
 		"일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해 주세요. (temporarily unavailable)").WithRetryAfter(5 * time.Second)
 )
 
-func (h *Handlers) status(c *gin.Context) {
-	v, err := h.applier.Status(c.Request.Context(), c.GetString("email"))
+func (h *Handlers) status(c *gin.Context, p token.Claims) {
+	v, err := h.applier.Status(c.Request.Context(), p.Email)
 	if err != nil {
 		h.fail(c, err)
 		return

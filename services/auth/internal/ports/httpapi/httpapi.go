@@ -127,7 +127,7 @@ func (h *handlers) fail(c *gin.Context, err error) {
 	apiErr := toAPIError(err)
 	if apiErr.Status >= http.StatusInternalServerError {
 		h.log.Error("auth request failed", "route", c.FullPath(), "status", apiErr.Status,
-			"request_id", c.GetString("request_id"), "err", err)
+			"request_id", httpserver.RequestID(c), "err", err)
 	}
 	httpserver.WriteError(c, apiErr)
 }
