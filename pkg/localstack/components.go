@@ -81,6 +81,12 @@ type Component struct {
 	// Service is the Go service (and binary in .run/bin) of an instance;
 	// empty for infrastructure.
 	Service string
+	// Background is true for work no HTTP answer waits for: the
+	// notifiers and Mailpit (the stand-in for an external SMTP server).
+	// The stack runs it at a lower CPU priority (LowerPriority), so on a
+	// small machine the e-mails of a herd wait for idle CPU instead of
+	// taking it from the answers.
+	Background bool
 }
 
 // Addr is the component's loopback address.
@@ -91,7 +97,7 @@ var infrastructure = []Component{
 	{Name: "redis", Comm: "redis-server", Port: RedisPort, Infra: true},
 	{Name: "mariadb", Comm: "mariadbd", Port: MariaDBPort, Infra: true},
 	{Name: "kafka", Comm: "java", Port: KafkaPort, Infra: true},
-	{Name: "mailpit", Comm: "mailpit", Port: MailpitPort, Infra: true},
+	{Name: "mailpit", Comm: "mailpit", Port: MailpitPort, Infra: true, Background: true},
 	{Name: "nginx", Comm: "nginx", Port: NginxPort, Infra: true},
 }
 
@@ -111,10 +117,11 @@ func Instances() []Component {
 	for _, s := range instances {
 		for i, port := range s.ports {
 			out = append(out, Component{
-				Name:    fmt.Sprintf("%s-%d", s.service, i+1),
-				Comm:    s.service,
-				Port:    port,
-				Service: s.service,
+				Name:       fmt.Sprintf("%s-%d", s.service, i+1),
+				Comm:       s.service,
+				Port:       port,
+				Service:    s.service,
+				Background: s.service == "notifier",
 			})
 		}
 	}

@@ -116,6 +116,11 @@ func loadConfig() (config, error) {
 	if v := strings.TrimSpace(os.Getenv("FAREWELL_KAFKA_VERSION")); v != "" {
 		cfg.kafkaVersion = v
 	}
+	// Read where it is used (the supervisor); checked here so that a bad
+	// value stops `make run` before anything starts.
+	if _, err := localstack.ParseBackgroundNice(os.Getenv("FAREWELL_BACKGROUND_NICE")); err != nil {
+		return config{}, err
+	}
 	return cfg, nil
 }
 

@@ -334,6 +334,8 @@ func (s *Stack) startProcess(name, bin string, args, env []string) (int, <-chan 
 		return 0, nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	pid := cmd.Process.Pid
+	// At the priority `make run` gives it (the notifiers and Mailpit run lower).
+	s.sup.LowerPriority(name, pid)
 	if err := s.Paths.WritePid(name, pid); err != nil {
 		_ = cmd.Process.Kill()
 		return 0, nil, err

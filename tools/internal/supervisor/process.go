@@ -73,9 +73,35 @@ func (s *Supervisor) startDaemon(name string, env []string, argv ...string) erro
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	pid := cmd.Process.Pid
+	s.LowerPriority(name, pid)
 	// The daemon outlives us; it is found again by its pid file.
 	_ = cmd.Process.Release()
 	return s.p.WritePid(name, pid)
+}
+
+// LowerPriority runs a background component (localstack.Component.Background:
+// the notifiers and Mailpit) at FAREWELL_BACKGROUND_NICE (10 unless set; 0
+// keeps it at the others' priority), so that on a small machine a herd's
+// e-mails take the CPU the answers leave. It is called right after the
+// start and again once the component is ready, for the threads started
+// in between.
+func (s *Supervisor) LowerPriority(name string, pid int) {
+	c, ok := localstack.Lookup(name)
+	if !ok || !c.Background {
+		return
+	}
+	v, _ := s.callerEnv("FAREWELL_BACKGROUND_NICE")
+	nice, err := localstack.ParseBackgroundNice(v)
+	if err != nil {
+		s.warnf("%s: %v; keeping its priority", name, err)
+		return
+	}
+	if nice == 0 {
+		return
+	}
+	if err := localstack.LowerPriority(pid, nice); err != nil {
+		s.warnf("%s: could not lower its CPU priority: %v", name, err)
+	}
 }
 
 // markInheritedCloseOnExec sets close-on-exec on every descriptor above 2.
@@ -100,6 +126,9 @@ func (s *Supervisor) waitReady(ctx context.Context, c localstack.Component) erro
 	log := s.p.LogFile(c.Name)
 	for {
 		if localstack.Ready(ctx, c) == nil {
+			if pid := s.p.RunningPid(c); pid != 0 {
+				s.LowerPriority(c.Name, pid)
+			}
 			return nil
 		}
 		if s.p.RunningPid(c) == 0 {
