@@ -40,7 +40,7 @@ func (s *Supervisor) ensureComponent(ctx context.Context, c localstack.Component
 	if err := s.waitReady(ctx, c); err != nil {
 		return err
 	}
-	s.readyLine(c.Name, t0, fmt.Sprintf("pid %d  %s", s.p.RecordedPid(c.Name), detail))
+	s.readyLine(c.Name, t0, fmt.Sprintf("pid %d  %s%s", s.p.RecordedPid(c.Name), detail, s.niceNote(c.Name)))
 	return nil
 }
 
@@ -86,12 +86,7 @@ func (s *Supervisor) startDaemon(name string, env []string, argv ...string) erro
 // start and again once the component is ready, for the threads started
 // in between.
 func (s *Supervisor) LowerPriority(name string, pid int) {
-	c, ok := localstack.Lookup(name)
-	if !ok || !c.Background {
-		return
-	}
-	v, _ := s.callerEnv("FAREWELL_BACKGROUND_NICE")
-	nice, err := localstack.ParseBackgroundNice(v)
+	nice, err := s.backgroundNice(name)
 	if err != nil {
 		s.warnf("%s: %v; keeping its priority", name, err)
 		return
@@ -102,6 +97,24 @@ func (s *Supervisor) LowerPriority(name string, pid int) {
 	if err := localstack.LowerPriority(pid, nice); err != nil {
 		s.warnf("%s: could not lower its CPU priority: %v", name, err)
 	}
+}
+
+// backgroundNice is the nice value component name runs at: 0 unless it is
+// a background component and FAREWELL_BACKGROUND_NICE is not 0.
+func (s *Supervisor) backgroundNice(name string) (int, error) {
+	if c, ok := localstack.Lookup(name); !ok || !c.Background {
+		return 0, nil
+	}
+	v, _ := s.callerEnv("FAREWELL_BACKGROUND_NICE")
+	return localstack.ParseBackgroundNice(v)
+}
+
+// niceNote is what a ready line says of a background component's priority.
+func (s *Supervisor) niceNote(name string) string {
+	if n, err := s.backgroundNice(name); err == nil && n > 0 {
+		return fmt.Sprintf("  (nice %d: background)", n)
+	}
+	return ""
 }
 
 // markInheritedCloseOnExec sets close-on-exec on every descriptor above 2.

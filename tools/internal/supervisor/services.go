@@ -126,7 +126,7 @@ func (s *Supervisor) servicesUp(ctx context.Context, bg *background) error {
 		if err := s.waitReady(ctx, c); err != nil {
 			return err
 		}
-		s.readyLine(c.Name, start, fmt.Sprintf("pid %d  http://%s", s.p.RecordedPid(c.Name), c.Addr()))
+		s.readyLine(c.Name, start, fmt.Sprintf("pid %d  http://%s%s", s.p.RecordedPid(c.Name), c.Addr(), s.niceNote(c.Name)))
 	}
 	return nil
 }
