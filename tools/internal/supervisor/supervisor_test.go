@@ -161,3 +161,45 @@ func TestSince(t *testing.T) {
 		t.Errorf("since = %q, want 1.2s", got)
 	}
 }
+
+// threadNice is the nice value of pid's main thread (field 19 of its stat).
+func threadNice(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	n, err := strconv.Atoi(fields[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestBackgroundComponentsStartAtTheBackgroundNice(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		environ []string
+		want    int
+	}{
+		{"mailpit", nil, localstack.DefaultBackgroundNice},
+		{"notifier-2", []string{"FAREWELL_BACKGROUND_NICE=13"}, 13},
+		{"notifier-1", []string{"FAREWELL_BACKGROUND_NICE=0"}, 0},
+		{"apply-gateway-1", nil, 0},
+	} {
+		s, p := newTestSupervisor(t, c.environ)
+		if err := s.startDaemon(c.name, os.Environ(), "sleep", "30"); err != nil {
+			t.Fatal(err)
+		}
+		pid := p.RecordedPid(c.name)
+		if got := threadNice(t, pid); got != c.want {
+			t.Errorf("%s with %v: nice %d, want %d", c.name, c.environ, got, c.want)
+		}
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup"); err == nil &&
+			!strings.Contains(string(b), "nice "+strconv.Itoa(c.want)) {
+			t.Errorf("%s: session group %q, want nice %d", c.name, strings.TrimSpace(string(b)), c.want)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
