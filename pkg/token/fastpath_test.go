@@ -1,6 +1,8 @@
 package token
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,4 +140,34 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The fast path's pooled buffers must never mix two tokens checked at once.
+func TestConcurrentVerifyKeepsEachTokensClaims(t *testing.T) {
+	c, err := New(Config{Current: Key{ID: "k2", Secret: secretA}, Issuer: "farewell-auth", Audience: "farewell-event",
+		TTL: 10 * time.Minute, Leeway: 5 * time.Second, Event: testEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				email := fmt.Sprintf("racer-%d-%d@example.com", g, i)
+				raw, err := c.MintFor(email, "Racer."+email, time.Now().Add(-time.Minute))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := c.Verify(raw)
+				if err != nil || got.Email != email || got.Delivery != "Racer."+email {
+					t.Errorf("token of %s verified as %+v, %v", email, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
