@@ -18,6 +18,15 @@ import (
 // lower limit makes the collector run back to back (docs/benchmarks.md).
 const gatewayMemLimit = "48MiB"
 
+// serviceMaxProcs is every service instance's GOMAXPROCS unless the caller
+// sets one: what the service gets in its container, where Go sets GOMAXPROCS
+// from the CPU limit, 1 for every service in k8s/base. With the machine's
+// core count instead, each of the eight instances would run as many
+// schedulers as there are cores beside nginx, Kafka and the rest, and pay
+// for spinning and waking them (docs/benchmarks.md "One scheduler per
+// service").
+const serviceMaxProcs = "1"
+
 // buildServices builds every service into .run/bin in one `go build` (the
 // packages the services share compile once, the links run in parallel),
 // with the container image's settings (pkg/localstack.BuildFlags), and
@@ -74,6 +83,9 @@ func (s *Supervisor) InstanceEnv(c localstack.Component, extra map[string]string
 	overrides["FAREWELL_INSTANCE"] = c.Name
 	if _, set := s.callerEnv("GOMEMLIMIT"); c.Service == "apply-gateway" && !set {
 		overrides["GOMEMLIMIT"] = gatewayMemLimit
+	}
+	if _, set := s.callerEnv("GOMAXPROCS"); !set {
+		overrides["GOMAXPROCS"] = serviceMaxProcs
 	}
 	for k, v := range extra {
 		overrides[k] = v

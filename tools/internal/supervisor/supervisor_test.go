@@ -92,7 +92,12 @@ func TestInstanceEnv(t *testing.T) {
 			name: "gateway gets the default heap limit", instance: "apply-gateway-2",
 			caller: []string{"PATH=/bin", "FAREWELL_LOG_LEVEL=debug"},
 			want: map[string]string{"PATH": "/bin", "GOMEMLIMIT": gatewayMemLimit, "FAREWELL_HTTP_ADDR": "127.0.0.1:8084",
-				"FAREWELL_INSTANCE": "apply-gateway-2", "FAREWELL_LOG_LEVEL": "info"},
+				"FAREWELL_INSTANCE": "apply-gateway-2", "FAREWELL_LOG_LEVEL": "info", "GOMAXPROCS": serviceMaxProcs},
+		},
+		{
+			name: "the caller's GOMAXPROCS wins", instance: "notifier-1",
+			caller: []string{"GOMAXPROCS=4"},
+			want:   map[string]string{"GOMAXPROCS": "4"},
 		},
 		{
 			name: "the caller's GOMEMLIMIT wins", instance: "apply-gateway-1",
@@ -101,7 +106,7 @@ func TestInstanceEnv(t *testing.T) {
 		},
 		{
 			name: "other services have no heap limit", instance: "auth-1",
-			want:   map[string]string{"FAREWELL_HTTP_ADDR": "127.0.0.1:8081"},
+			want:   map[string]string{"FAREWELL_HTTP_ADDR": "127.0.0.1:8081", "GOMAXPROCS": serviceMaxProcs},
 			absent: []string{"GOMEMLIMIT"},
 		},
 	}
