@@ -59,3 +59,20 @@ func LowerPriority(pid, nice int) error {
 	}
 	return errors.Join(errs...)
 }
+
+// ThreadNice is the nice value of thread tid of process pid (field 19 of
+// /proc/<pid>/task/<tid>/stat; tid pid is the main thread): what
+// LowerPriority set.
+func ThreadNice(pid, tid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	// The command, in parentheses, may hold spaces: count after it.
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 17 {
+		return 0, fmt.Errorf("stat of thread %d of pid %d: %d fields after the command", tid, pid, len(fields))
+	}
+	return strconv.Atoi(fields[16])
+}

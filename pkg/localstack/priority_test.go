@@ -33,22 +33,6 @@ func TestOnlyTheEmailPathIsBackground(t *testing.T) {
 	}
 }
 
-// niceOf is field 19 of /proc/<pid>/task/<tid>/stat, after the command in
-// parentheses.
-func niceOf(t *testing.T, pid, tid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	n, err := strconv.Atoi(fields[16])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestLowerPriorityReachesEveryThreadAndTheSessionGroup(t *testing.T) {
 	if _, err := os.Stat("/proc/self/task"); err != nil {
 		t.Skip("no /proc here")
@@ -72,8 +56,8 @@ func TestLowerPriorityReachesEveryThreadAndTheSessionGroup(t *testing.T) {
 	}
 	for _, task := range tasks {
 		tid, _ := strconv.Atoi(task.Name())
-		if n := niceOf(t, pid, tid); n != 7 {
-			t.Errorf("thread %d: nice %d, want 7", tid, n)
+		if n, err := ThreadNice(pid, tid); err != nil || n != 7 {
+			t.Errorf("thread %d: nice %d (%v), want 7", tid, n, err)
 		}
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid)); err == nil && !strings.Contains(string(b), "nice 7") {

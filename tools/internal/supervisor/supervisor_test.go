@@ -167,21 +167,6 @@ func TestSince(t *testing.T) {
 	}
 }
 
-// threadNice is the nice value of pid's main thread (field 19 of its stat).
-func threadNice(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	n, err := strconv.Atoi(fields[16])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestBackgroundComponentsStartAtTheBackgroundNice(t *testing.T) {
 	for _, c := range []struct {
 		name    string
@@ -198,8 +183,8 @@ func TestBackgroundComponentsStartAtTheBackgroundNice(t *testing.T) {
 			t.Fatal(err)
 		}
 		pid := p.RecordedPid(c.name)
-		if got := threadNice(t, pid); got != c.want {
-			t.Errorf("%s with %v: nice %d, want %d", c.name, c.environ, got, c.want)
+		if got, err := localstack.ThreadNice(pid, pid); err != nil || got != c.want {
+			t.Errorf("%s with %v: nice %d (%v), want %d", c.name, c.environ, got, err, c.want)
 		}
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/autogroup"); err == nil &&
 			!strings.Contains(string(b), "nice "+strconv.Itoa(c.want)) {
