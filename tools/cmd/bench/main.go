@@ -66,12 +66,12 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 3, "full runs (every scenario once each); medians are over these")
-	flag.StringVar(&o.scenarios, "scenarios", "seed,seed-limit,herd,limit,replica,replica-limit,kafka,kafka-limit,auth-codes,auth-verify,auth-limit,drain",
-		"scenarios to run, in order (the -limit ones hit the bare handler; drain writes straight to Kafka; auth-verify needs auth-codes before it)")
+	flag.StringVar(&o.scenarios, "scenarios", "seed,seed-limit,herd,limit,shed,replica,replica-limit,shed-replica,kafka,kafka-limit,auth-codes,auth-verify,auth-limit,drain",
+		"scenarios to run, in order (the -limit ones hit the bare handler; shed and shed-replica are the herd and replica with the event sold out before they start; drain writes straight to Kafka; auth-verify needs auth-codes before it)")
 	flag.Float64Var(&o.scale, "scale", 1, "multiplies the herd's (and limit's) participants, e.g. 0.2 for a quick run")
 	flag.IntVar(&o.seedParticipants, "seed-participants", 1500, "seed: participants, one apply each")
 	flag.Int64Var(&o.seedStock, "seed-stock", 100, "seed: gifts")
-	flag.IntVar(&o.herdParticipants, "herd-participants", 20000, "herd, limit, replica, replica-limit: participants before -scale")
+	flag.IntVar(&o.herdParticipants, "herd-participants", 20000, "herd, limit, shed, replica, replica-limit, shed-replica: participants before -scale")
 	flag.Int64Var(&o.herdStock, "herd-stock", 1000, "herd and replica: gifts")
 	flag.IntVar(&o.kafkaParticipants, "kafka-participants", 5000, "kafka and kafka-limit: participants before -scale, one apply each; the stock covers them all, so every apply goes through Kafka")
 	flag.IntVar(&o.drainParticipants, "drain-participants", 100000, "drain: applications written to Kafka, before -scale")
@@ -237,6 +237,11 @@ func (o options) plan() ([]bench.Scenario, error) {
 		"limit": {Name: "limit", Path: benchbare.Path, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns},
 		"replica": {Name: "replica", Path: bench.ApplyPath, URL: o.replicaURL, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid,
 			Conns: o.conns, Stock: o.herdStock, Ceiling: "replica-limit"},
+		// The shed path alone: the herd's shape at an event with no gift left.
+		"shed": {Name: "shed", Path: bench.ApplyPath, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns,
+			SoldOut: true, Ceiling: "limit"},
+		"shed-replica": {Name: "shed-replica", Path: bench.ApplyPath, URL: o.replicaURL, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid,
+			Conns: o.conns, SoldOut: true, Ceiling: "replica-limit"},
 		"replica-limit": {Name: "replica-limit", Path: benchbare.Path, URL: bareURL, Participants: herdN, Duplicates: o.duplicates, Invalid: o.invalid, Conns: o.conns},
 		"kafka":         {Name: "kafka", Path: bench.ApplyPath, Participants: kafkaN, Conns: o.conns, Stock: int64(kafkaN), Ceiling: "kafka-limit"},
 		"kafka-limit":   {Name: "kafka-limit", Path: benchbare.Path, Participants: kafkaN, Conns: o.conns},
@@ -249,7 +254,7 @@ func (o options) plan() ([]bench.Scenario, error) {
 	for _, name := range strings.Split(o.scenarios, ",") {
 		s, ok := all[strings.TrimSpace(name)]
 		if !ok {
-			return nil, fmt.Errorf("unknown scenario %q (seed, seed-limit, herd, limit, replica, replica-limit, kafka, kafka-limit, auth-codes, auth-verify, auth-limit, drain)", name)
+			return nil, fmt.Errorf("unknown scenario %q (seed, seed-limit, herd, limit, shed, replica, replica-limit, shed-replica, kafka, kafka-limit, auth-codes, auth-verify, auth-limit, drain)", name)
 		}
 		out = append(out, s)
 	}

@@ -294,3 +294,67 @@ func TestWhileRestoringRetriesOnly503(t *testing.T) {
 		t.Fatalf("a 400 was tried %d times, err %v", calls, err)
 	}
 }
+
+// TestSoldOutScenarioCountsA202AsAnError: at an event with no gift left
+// every apply must be shed; a 202 is a gift that did not exist.
+func TestSoldOutScenarioCountsA202AsAnError(t *testing.T) {
+	t.Parallel()
+	attempts := []Attempt{{Email: "a@x"}, {Email: "b@x"}, {Email: "c@x"}}
+	outcomes := []Outcome{
+		{Start: 0, Latency: time.Millisecond, Status: 409, Code: "EVENT_CLOSED", Attempt: 0},
+		{Start: 0, Latency: 2 * time.Millisecond, Status: 409, Code: "EVENT_CLOSED", Attempt: 1},
+		{Start: 0, Latency: 3 * time.Millisecond, Status: 202, Code: "OK", Attempt: 2},
+	}
+	for _, tc := range []struct {
+		soldOut    bool
+		wantErrors int
+	}{{false, 0}, {true, 1}} {
+		res := &Result{}
+		summarizeOutcomes(res, Scenario{Name: "s", Path: ApplyPath, SoldOut: tc.soldOut}, attempts, outcomes)
+		if res.Errors != tc.wantErrors || res.Accepted != 1 {
+			t.Errorf("sold out %v: errors %d, accepted %d; want %d, 1", tc.soldOut, res.Errors, res.Accepted, tc.wantErrors)
+		}
+	}
+}
+
+// TestShedTargetsUseTheSoldOutScenarios: the shed path's targets compare
+// the sold-out scenarios with their ceilings, the herd's ratio is reported
+// beside them, and a 202 in a sold-out run fails its check.
+func TestShedTargetsUseTheSoldOutScenarios(t *testing.T) {
+	t.Parallel()
+	run := func(shedAccepted int) [][]*Result {
+		return [][]*Result{{
+			{Scenario: "herd", Stock: 1000, Throughput: 500, P99: 400 * time.Millisecond},
+			{Scenario: "limit", Bare: true, Throughput: 1000, P99: 100 * time.Millisecond},
+			{Scenario: "shed", Throughput: 800, P99: 140 * time.Millisecond, Accepted: shedAccepted},
+		}}
+	}
+	find := func(checks []Check, prefix string) Check {
+		for _, c := range checks {
+			if strings.HasPrefix(c.Target, prefix) {
+				return c
+			}
+		}
+		t.Fatalf("no check %q in %+v", prefix, checks)
+		return Check{}
+	}
+	checks := (&Report{Runs: run(0)}).Checks()
+	if c := find(checks, "shed path through nginx: throughput"); c.Met != "yes" || !strings.Contains(c.Measured, "80.0 %") || !strings.Contains(c.Target, "(shed / limit)") {
+		t.Errorf("shed throughput check: %+v", c)
+	}
+	if c := find(checks, "shed path through nginx: p99"); c.Met != "yes" || !strings.HasPrefix(c.Measured, "1.40 ×") {
+		t.Errorf("shed p99 check: %+v", c)
+	}
+	if c := find(checks, "herd through nginx (1000 gifts through Kafka, the rest shed): throughput"); c.Met != "n/a" || !strings.Contains(c.Measured, "50.0 %") {
+		t.Errorf("herd ratio: %+v", c)
+	}
+	if c := find(checks, "herd through nginx (1000 gifts through Kafka, the rest shed): p99"); c.Met != "n/a" || !strings.HasPrefix(c.Measured, "4.00 ×") {
+		t.Errorf("herd p99 ratio: %+v", c)
+	}
+	if c := find(checks, "shed: every apply shed"); c.Met != "yes" {
+		t.Errorf("clean shed run: %+v", c)
+	}
+	if c := find((&Report{Runs: run(3)}).Checks(), "shed: every apply shed"); c.Met == "yes" || !strings.HasPrefix(c.Measured, "3, ") {
+		t.Errorf("a shed run with 202s passed: %+v", c)
+	}
+}

@@ -50,6 +50,10 @@ type Scenario struct {
 	// AuthShape sends like the auth herd (JSON bodies, one loopback address
 	// per connection): the auth phases and their ceiling.
 	AuthShape bool `json:",omitempty"`
+	// SoldOut runs the event with no gift left from the first request on:
+	// every apply takes the shed path (the gateways' sold-out flag), and a
+	// 202 or a decision is an error.
+	SoldOut bool `json:",omitempty"`
 }
 
 // Event reports whether the scenario goes through the real system (and so has
@@ -413,7 +417,21 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 			res.Elapsed.Round(time.Millisecond), res.Throughput, res.P99.Round(100*time.Microsecond), res.ByStatus)
 	}
 
-	if s.Event() {
+	switch {
+	case s.SoldOut:
+		// Nothing may have reached stock-consumer: count once the answers
+		// are in, after a moment for anything that slipped through to land.
+		sleep(ctx, time.Second)
+		n, err := st.Decisions.Count(ctx, prefix+"-")
+		if err != nil {
+			res.Notes = append(res.Notes, "count decisions: "+err.Error())
+		}
+		res.Persisted = n
+		if n > 0 {
+			res.Errors += int(n)
+			res.Notes = append(res.Notes, fmt.Sprintf("%d decisions in a sold-out event", n))
+		}
+	case s.Event():
 		res.NotifierRunning = Running(st.Procs, "notifier")
 		waitForConsequences(ctx, st, res, prefix, smp, began, min(s.Stock, int64(res.DistinctAccepted)))
 		if after, err := st.Client.Stats(ctx); err == nil {
@@ -549,6 +567,10 @@ func summarizeOutcomes(res *Result, s Scenario, attempts []Attempt, outcomes []O
 		res.ByStatus[key]++
 		invalid := o.Attempt >= 0 && attempts[o.Attempt].Invalid
 		switch {
+		case o.Status == http.StatusAccepted && s.SoldOut:
+			// A gift that did not exist.
+			res.Accepted++
+			res.Errors++
 		case o.Status == http.StatusAccepted:
 			res.Accepted++
 			res.Last202 = max(res.Last202, o.End())
