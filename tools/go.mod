@@ -10,6 +10,7 @@ require (
 	github.com/terning-farewell/farewell/pkg v0.0.0-00010101000000-000000000000
 	github.com/terning-farewell/farewell/proto v0.0.0-00010101000000-000000000000
 	github.com/tsenart/vegeta/v12 v12.13.0
+	golang.org/x/sys v0.49.0
 	gonum.org/v1/plot v0.17.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -49,7 +50,6 @@ require (
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	pgregory.net/rapid v1.2.0 // indirect
 )

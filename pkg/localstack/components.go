@@ -15,6 +15,9 @@ const (
 	SMTPPort            = 1025
 	MailpitPort         = 8025
 	NginxPort           = 8080
+	// BarePort is the first port of the load test's bare handlers (make
+	// bench): one per apply-gateway instance, on consecutive ports.
+	BarePort = 8090
 )
 
 // Host is the only interface the local stack listens on.

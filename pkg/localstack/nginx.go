@@ -29,6 +29,7 @@ func NginxValues(p Paths) map[string]string {
 		"NGINX_REAL_IP_FROM":       "set_real_ip_from 127.0.0.1;",
 		"NGINX_AUTH_SERVERS":       upstreamServers("auth"),
 		"NGINX_GATEWAY_SERVERS":    upstreamServers("apply-gateway"),
+		"NGINX_BARE_SERVERS":       bareServers(),
 		"NGINX_AUTH_RATE":          "50000r/s",
 		"NGINX_AUTH_BURST":         "50000",
 		"NGINX_APPLY_RATE":         "50000r/s",
@@ -51,6 +52,25 @@ func upstreamServers(service string) string {
 	var b strings.Builder
 	for _, c := range InstancesOf(service) {
 		fmt.Fprintf(&b, "server %s max_fails=2 fail_timeout=2s; ", c.Addr())
+	}
+	return b.String()
+}
+
+// BareAddrs are where the load test's bare handler listens while make bench
+// runs: one process per apply-gateway instance, so nginx's bench_bare
+// upstream spreads its requests the way apply_gateway does.
+func BareAddrs() []string {
+	out := make([]string, len(InstancesOf("apply-gateway")))
+	for i := range out {
+		out[i] = hostPort(BarePort + i)
+	}
+	return out
+}
+
+func bareServers() string {
+	var b strings.Builder
+	for _, addr := range BareAddrs() {
+		fmt.Fprintf(&b, "server %s max_fails=2 fail_timeout=2s; ", addr)
 	}
 	return b.String()
 }

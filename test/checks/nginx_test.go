@@ -20,6 +20,7 @@ func productionValues(scratch string) map[string]string {
 		"NGINX_REAL_IP_FROM":       "set_real_ip_from 10.0.0.0/8;",
 		"NGINX_AUTH_SERVERS":       "server auth:8081 max_fails=3 fail_timeout=5s; server auth-2:8081 max_fails=3 fail_timeout=5s;",
 		"NGINX_GATEWAY_SERVERS":    "server apply-gateway:8083 max_fails=3 fail_timeout=5s;",
+		"NGINX_BARE_SERVERS":       "server 127.0.0.1:8090 max_fails=2 fail_timeout=2s;",
 		"NGINX_AUTH_RATE":          "5r/s",
 		"NGINX_AUTH_BURST":         "10",
 		"NGINX_APPLY_RATE":         "2r/s",

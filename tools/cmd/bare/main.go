@@ -1,7 +1,8 @@
 // Command bare serves the load test's bare handler (tools/internal/benchbare)
-// on its own, for running the limit scenario by hand: nginx routes
-// /bench/bare to 127.0.0.1:8090. `make bench` does not need it; the bench tool
-// serves the same handler in-process.
+// on its own, for running the limit scenario by hand: the local stack's nginx
+// routes /bench/bare to 127.0.0.1:8090 and 8091 (one per apply-gateway
+// instance). `make bench` does not need it: it starts one such process per
+// address itself.
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/terning-farewell/farewell/tools/internal/benchbare"
 )
@@ -28,13 +28,6 @@ func main() {
 }
 
 func realMain(ctx context.Context, addr string) error {
-	srv, err := benchbare.Start(addr)
-	if err != nil {
-		return err
-	}
 	fmt.Printf("bare handler on http://%s (nginx: %s)\n", addr, benchbare.Path)
-	<-ctx.Done()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	return benchbare.Serve(ctx, addr)
 }

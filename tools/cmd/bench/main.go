@@ -48,7 +48,8 @@ type options struct {
 	mailpitURL        string
 	consumerMetrics   string
 	envFile           string
-	bareAddr          string
+	bareInProcess     bool
+	serveBare         string
 	report            string
 	chartsDir         string
 	outDir            string
@@ -85,7 +86,9 @@ func main() {
 	flag.StringVar(&o.mailpitURL, "mailpit", localstack.MailpitURL, "Mailpit HTTP API")
 	flag.StringVar(&o.consumerMetrics, "consumer-metrics", "http://127.0.0.1:8085/metrics,http://127.0.0.1:8087/metrics", "stock-consumers' Prometheus endpoints, comma-separated (summed)")
 	flag.StringVar(&o.envFile, "env", "", "stack environment file (default: the nearest .run/farewell.env)")
-	flag.StringVar(&o.bareAddr, "bare-addr", benchbare.DefaultAddr, "where the in-process bare handler listens (nginx's bench_bare upstream)")
+	flag.BoolVar(&o.bareInProcess, "bare-in-process", false,
+		"serve the bare handler inside the load generator instead of one process per apply-gateway instance (how the ceiling was served before; for comparison)")
+	flag.StringVar(&o.serveBare, "serve-bare", "", "internal: serve only the bare handler at this address until SIGTERM (the bench starts itself this way)")
 	flag.StringVar(&o.report, "report", "docs/benchmarks.md", "report to write, relative to the repository root ('' = none)")
 	flag.StringVar(&o.chartsDir, "charts", "docs/bench", "directory of the PNG charts, relative to the repository root")
 	flag.StringVar(&o.outDir, "out", ".run/bench", "raw results and profiles, relative to the repository root")
@@ -103,6 +106,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.serveBare != "" {
+		if err := benchbare.Serve(ctx, o.serveBare); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := realMain(ctx, o, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -164,16 +174,15 @@ func realMain(ctx context.Context, o options, args []string) error {
 	}
 	defer closeStack()
 
-	var bare *benchbare.Server
 	if anyBare(scenarios) {
-		if bare, err = benchbare.Start(o.bareAddr); err != nil {
+		stopBare, procs, note, err := startBare(ctx, o.bareInProcess)
+		if err != nil {
 			return err
 		}
-		defer func() {
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			_ = bare.Shutdown(sctx)
-		}()
+		defer stopBare()
+		st.Procs = append(st.Procs, procs...)
+		rep.Limits = append(rep.Limits, note)
+		fmt.Println(note)
 		if err := bench.CheckBareRoute(ctx, o.baseURL); err != nil {
 			fmt.Printf("limit scenarios skipped: %v\n", err)
 			rep.Limits = append(rep.Limits, "limit scenarios skipped: "+err.Error())
@@ -228,7 +237,7 @@ func replot(ctx context.Context, o options, root string) error {
 func (o options) plan() ([]bench.Scenario, error) {
 	scaled := func(n int) int { return max(int(float64(n)*o.scale+0.5), 1) }
 	herdN, kafkaN, authN := scaled(o.herdParticipants), scaled(o.kafkaParticipants), scaled(o.authParticipants)
-	bareURL := "http://" + o.bareAddr
+	bareURL := "http://" + localstack.BareAddrs()[0]
 	all := map[string]bench.Scenario{
 		"seed":       {Name: "seed", Path: bench.ApplyPath, Participants: o.seedParticipants, Conns: o.seedParticipants, Stock: o.seedStock, Ceiling: "seed-limit"},
 		"seed-limit": {Name: "seed-limit", Path: benchbare.Path, Participants: o.seedParticipants, Conns: o.seedParticipants},
@@ -428,6 +437,69 @@ func maxConns(ss []bench.Scenario) int {
 }
 
 // anyBare reports whether a scenario needs the in-process bare handler.
+// bareMaxProcs is the bare processes' GOMAXPROCS unless the caller sets
+// one: what the local stack gives every service instance (and a CPU limit
+// of 1 gives it in its container).
+const bareMaxProcs = "1"
+
+// startBare serves the bare handler at every address of nginx's bench_bare
+// upstream: by default one child process each, started the way the stack
+// starts a gateway replica (its own session, GOMAXPROCS=1 unless the caller
+// sets it), else (inProcess) inside this process. It returns how to stop
+// them, the processes to account for, and a line for the report.
+func startBare(ctx context.Context, inProcess bool) (func(), []bench.Proc, string, error) {
+	addrs := localstack.BareAddrs()
+	if inProcess {
+		var servers []*benchbare.Server
+		stop := func() {
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			for _, s := range servers {
+				_ = s.Shutdown(sctx)
+			}
+		}
+		for _, addr := range addrs {
+			s, err := benchbare.Start(addr)
+			if err != nil {
+				stop()
+				return nil, nil, "", err
+			}
+			servers = append(servers, s)
+		}
+		return stop, nil, fmt.Sprintf("The bare handler was served inside the load generator at %s (-bare-in-process).", strings.Join(addrs, ", ")), nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("bare handler: %w", err)
+	}
+	var env []string
+	maxProcs := os.Getenv("GOMAXPROCS")
+	if maxProcs == "" {
+		maxProcs = bareMaxProcs
+		env = append(env, "GOMAXPROCS="+bareMaxProcs)
+	}
+	var started []*benchbare.Process
+	stop := func() {
+		for _, p := range started {
+			if err := p.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}
+	}
+	var procs []bench.Proc
+	for i, addr := range addrs {
+		p, err := benchbare.StartProcess(ctx, addr, env, exe, "-serve-bare", addr)
+		if err != nil {
+			stop()
+			return nil, nil, "", err
+		}
+		started = append(started, p)
+		procs = append(procs, bench.Proc{Name: fmt.Sprintf("bare-%d", i+1), PID: p.PID()})
+	}
+	return stop, procs, fmt.Sprintf("The bare handler was served as the gateways are: one process per apply-gateway instance (%s), each in its own session with GOMAXPROCS=%s; replica-limit hits the first.",
+		strings.Join(addrs, ", "), maxProcs), nil
+}
+
 func anyBare(ss []bench.Scenario) bool {
 	for _, s := range ss {
 		if s.Bare() {

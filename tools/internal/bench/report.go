@@ -519,7 +519,7 @@ func (r *Report) Markdown() string {
 			p("- **%s**: %d participants, +%.0f %% duplicate applies, +%.0f %% invalid tokens = %d requests over %d connections, all starting at once, each sending its next request as soon as its answer arrives; stock %d.\n",
 				s.Name, s.Participants, s.Duplicates*100, s.Invalid*100, s.Requests(), s.Conns, s.Stock)
 		default:
-			p("- **%s**: %d requests over %d connections, the shape of the scenario it is named after, to `POST %s`: a handler (in the bench process) that answers the 202 envelope and does nothing, behind the same nginx.\n",
+			p("- **%s**: %d requests over %d connections, the shape of the scenario it is named after, to `POST %s`: a handler that answers the 202 envelope and does nothing (served as the gateways are: see the bare handler line below), behind the same nginx.\n",
 				s.Name, s.Requests(), s.Conns, s.Path)
 		}
 	}

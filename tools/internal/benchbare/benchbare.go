@@ -73,3 +73,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return <-s.done
 }
+
+// Serve serves Handler at addr until ctx ends, then shuts down within 5 s.
+func Serve(ctx context.Context, addr string) error {
+	srv, err := Start(addr)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-srv.done:
+		return fmt.Errorf("bare handler: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,82 @@
+package benchbare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Process is a bare handler served by a child process of its own: the
+// ceiling served the way a gateway replica is, in its own process, session
+// (so its own scheduling group) and Go scheduler.
+type Process struct {
+	Addr string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// readyWait bounds how long a new process may take to accept connections.
+const readyWait = 10 * time.Second
+
+// StartProcess runs name with args, a command that serves Handler at addr
+// (the bench runs itself with -serve-bare), with env added to this
+// process's environment, and returns once addr accepts connections. The
+// child is killed if this process dies first.
+func StartProcess(ctx context.Context, addr string, env []string, name string, args ...string) (*Process, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bare handler %s: start: %w", addr, err)
+	}
+	p := &Process{Addr: addr, cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	deadline := time.Now().Add(readyWait)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = conn.Close()
+			return p, nil
+		}
+		select {
+		case werr := <-p.done:
+			p.done <- werr
+			return nil, fmt.Errorf("bare handler %s: exited before it listened: %v", addr, werr)
+		case <-ctx.Done():
+			_ = p.Stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = p.Stop()
+			return nil, fmt.Errorf("bare handler %s: not listening after %s: %w", addr, readyWait, err)
+		}
+	}
+}
+
+// PID is the child's process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Stop asks the child to finish (SIGTERM), kills it after 5 s, and returns
+// once it has exited.
+func (p *Process) Stop() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signaled() {
+			return nil
+		}
+		return err
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("bare handler %s: killed after 5 s", p.Addr)
+	}
+}
