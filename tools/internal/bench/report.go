@@ -190,8 +190,8 @@ func stockOf(rs []*Result) string {
 	}
 	return fmt.Sprintf("%d", rs[0].Stock)
 }
-func p95(x *Result) float64        { return ms(x.P95) }
-func p99(x *Result) float64        { return ms(x.P99) }
+func p95(x *Result) float64 { return ms(x.P95) }
+func p99(x *Result) float64 { return ms(x.P99) }
 
 // ratioChecks are the targets of one scenario against its ceiling, run by
 // run: throughput at least minShare of the ceiling's, and the latency
