@@ -183,6 +183,9 @@ func (r *Report) ratios(name, ceilingName string, f func(*Result) float64) []flo
 
 func throughput(x *Result) float64 { return x.Throughput }
 
+func p95(x *Result) float64 { return ms(x.P95) }
+func p99(x *Result) float64 { return ms(x.P99) }
+
 // stockOf is the gifts of a scenario's rounds, "n/a" without any.
 func stockOf(rs []*Result) string {
 	if len(rs) == 0 {
@@ -190,8 +193,6 @@ func stockOf(rs []*Result) string {
 	}
 	return fmt.Sprintf("%d", rs[0].Stock)
 }
-func p95(x *Result) float64 { return ms(x.P95) }
-func p99(x *Result) float64 { return ms(x.P99) }
 
 // ratioChecks are the targets of one scenario against its ceiling, run by
 // run: throughput at least minShare of the ceiling's, and the latency
