@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -356,5 +358,25 @@ func TestShedTargetsUseTheSoldOutScenarios(t *testing.T) {
 	}
 	if c := find((&Report{Runs: run(3)}).Checks(), "shed: every apply shed"); c.Met == "yes" || !strings.HasPrefix(c.Measured, "3, ") {
 		t.Errorf("a shed run with 202s passed: %+v", c)
+	}
+}
+
+// TestSelfLeavesOutTheBareHandlerProcesses: the load generator's row counts
+// its own process only; its children (the bare handlers) have rows of their
+// own, and a stack process still counts its whole tree.
+func TestSelfLeavesOutTheBareHandlerProcesses(t *testing.T) {
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	}()
+	if got := self().pids(); len(got) != 1 || got[0] != os.Getpid() {
+		t.Errorf("self counts %v, want only %d", got, os.Getpid())
+	}
+	if got := (Proc{PID: os.Getpid()}).pids(); !slices.Contains(got, child.Process.Pid) {
+		t.Errorf("a process tree %v lacks the child %d", got, child.Process.Pid)
 	}
 }

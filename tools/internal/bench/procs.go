@@ -22,7 +22,23 @@ type Proc struct {
 	PID  int
 	// Service is true for the four Farewell services (the RSS targets).
 	Service bool
+	// Alone counts this process without its descendants: the load
+	// generator, whose children (the bare handler processes) have rows of
+	// their own.
+	Alone bool
 }
+
+// pids are the processes p's figures add up: p and its descendants, or p
+// alone.
+func (p Proc) pids() []int {
+	if p.Alone {
+		return []int{p.PID}
+	}
+	return tree(p.PID)
+}
+
+// self is the load generator's own process.
+func self() Proc { return Proc{PID: os.Getpid(), Alone: true} }
 
 // processOrder lists components in the order reports show them.
 var processOrder = []string{"apply-gateway", "stock-consumer", "notifier", "auth", "nginx", "redis", "mariadb", "kafka", "mailpit"}
@@ -75,7 +91,7 @@ func (u Usage) CPUSeconds() float64 { return float64(u.CPUTicks) / clockTicks }
 // ReadUsage sums the usage of p and its descendants.
 func ReadUsage(p Proc) Usage {
 	var u Usage
-	for _, pid := range tree(p.PID) {
+	for _, pid := range p.pids() {
 		u.CPUTicks += cpuTicks(pid)
 		rss, hwm := memory(pid)
 		u.RSSKiB += rss

@@ -13,7 +13,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -376,7 +375,7 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		for _, p := range st.Procs {
 			answerCPU[p.Name] = ReadUsage(p)
 		}
-		answerCPU[selfProc] = ReadUsage(Proc{PID: os.Getpid()})
+		answerCPU[selfProc] = ReadUsage(self())
 	}
 
 	var began time.Time
@@ -482,7 +481,7 @@ func RunScenario(ctx context.Context, st *Stack, s Scenario, run int, prefix str
 		}
 		res.Procs = append(res.Procs, pr)
 	}
-	self := ReadUsage(Proc{PID: os.Getpid()})
+	self := ReadUsage(self())
 	selfResult := ProcResult{Name: selfProc,
 		CPUSeconds: float64(self.CPUTicks-smp.selfCPU0.CPUTicks) / clockTicks, PeakRSSMiB: float64(self.RSSKiB) / 1024}
 	if a, ok := answerCPU[selfProc]; ok {
@@ -769,7 +768,7 @@ const sampleEvery = 250 * time.Millisecond
 
 func startSampler(ctx context.Context, st *Stack) *sampler {
 	ctx, cancel := context.WithCancel(ctx)
-	sm := &sampler{cancel: cancel, done: make(chan samples, 1), t0: time.Now(), selfCPU0: ReadUsage(Proc{PID: os.Getpid()})}
+	sm := &sampler{cancel: cancel, done: make(chan samples, 1), t0: time.Now(), selfCPU0: ReadUsage(self())}
 	base := -1.0
 	if f, err := st.Consumer.Consumer(ctx, kafka.TopicApplications); err == nil {
 		base = f.Decisions
