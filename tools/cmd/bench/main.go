@@ -436,70 +436,50 @@ func maxConns(ss []bench.Scenario) int {
 	return n
 }
 
-// anyBare reports whether a scenario needs the in-process bare handler.
 // bareMaxProcs is the bare processes' GOMAXPROCS unless the caller sets
 // one: what the local stack gives every service instance (and a CPU limit
 // of 1 gives it in its container).
 const bareMaxProcs = "1"
 
 // startBare serves the bare handler at every address of nginx's bench_bare
-// upstream: by default one child process each, started the way the stack
-// starts a gateway replica (its own session, GOMAXPROCS=1 unless the caller
-// sets it), else (inProcess) inside this process. It returns how to stop
-// them, the processes to account for, and a line for the report.
+// upstream: by default one child process each (this program with
+// -serve-bare), started the way the stack starts a gateway replica (its own
+// session, GOMAXPROCS=1 unless the caller sets it), else (inProcess) inside
+// this process. It returns how to stop them, the processes to account for,
+// and a line for the report.
 func startBare(ctx context.Context, inProcess bool) (func(), []bench.Proc, string, error) {
 	addrs := localstack.BareAddrs()
-	if inProcess {
-		var servers []*benchbare.Server
-		stop := func() {
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			for _, s := range servers {
-				_ = s.Shutdown(sctx)
-			}
-		}
-		for _, addr := range addrs {
-			s, err := benchbare.Start(addr)
-			if err != nil {
-				stop()
-				return nil, nil, "", err
-			}
-			servers = append(servers, s)
-		}
-		return stop, nil, fmt.Sprintf("The bare handler was served inside the load generator at %s (-bare-in-process).", strings.Join(addrs, ", ")), nil
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("bare handler: %w", err)
 	}
-	var env []string
 	maxProcs := os.Getenv("GOMAXPROCS")
+	var env []string
 	if maxProcs == "" {
 		maxProcs = bareMaxProcs
 		env = append(env, "GOMAXPROCS="+bareMaxProcs)
 	}
-	var started []*benchbare.Process
+	fleet, err := benchbare.StartFleet(ctx, addrs, inProcess, env, exe, "-serve-bare")
+	if err != nil {
+		return nil, nil, "", err
+	}
 	stop := func() {
-		for _, p := range started {
-			if err := p.Stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "bench:", err)
-			}
+		if err := fleet.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
 		}
 	}
+	if inProcess {
+		return stop, nil, fmt.Sprintf("The bare handler was served inside the load generator at %s (-bare-in-process).", strings.Join(addrs, ", ")), nil
+	}
 	var procs []bench.Proc
-	for i, addr := range addrs {
-		p, err := benchbare.StartProcess(ctx, addr, env, exe, "-serve-bare", addr)
-		if err != nil {
-			stop()
-			return nil, nil, "", err
-		}
-		started = append(started, p)
-		procs = append(procs, bench.Proc{Name: fmt.Sprintf("bare-%d", i+1), PID: p.PID()})
+	for i, pid := range fleet.PIDs() {
+		procs = append(procs, bench.Proc{Name: fmt.Sprintf("bare-%d", i+1), PID: pid})
 	}
 	return stop, procs, fmt.Sprintf("The bare handler was served as the gateways are: one process per apply-gateway instance (%s), each in its own session with GOMAXPROCS=%s; replica-limit hits the first.",
 		strings.Join(addrs, ", "), maxProcs), nil
 }
 
+// anyBare reports whether a scenario needs the bare handler.
 func anyBare(ss []bench.Scenario) bool {
 	for _, s := range ss {
 		if s.Bare() {

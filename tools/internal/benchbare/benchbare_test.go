@@ -54,10 +54,11 @@ func TestHandlerAnswersTheAcceptedEnvelope(t *testing.T) {
 const serveEnv = "BENCHBARE_TEST_SERVE"
 
 func TestMain(m *testing.M) {
-	if addr := os.Getenv(serveEnv); addr != "" {
+	if os.Getenv(serveEnv) != "" {
+		// Serve at the last argument, as StartFleet passes it.
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 		defer stop()
-		if err := Serve(ctx, addr); err != nil {
+		if err := Serve(ctx, os.Args[len(os.Args)-1]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -72,17 +73,12 @@ func TestMain(m *testing.M) {
 // Stop.
 func TestStartProcessServesFromItsOwnSession(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	addr := freeAddr(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := StartProcess(context.Background(), addr, []string{serveEnv + "=" + addr, "GOMAXPROCS=1"}, exe, "-test.run=^$")
+	p, err := StartProcess(context.Background(), addr, []string{serveEnv + "=1", "GOMAXPROCS=1"}, exe, "-test.run=^$", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +128,59 @@ func TestStartProcessReportsAChildThatNeverListens(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("err %v, want one naming 127.0.0.1:1", err)
 	}
+}
+
+// TestFleetServesEveryAddressEitherWay: a fleet answers at each of its
+// addresses, in child processes (one PID each) or in this process (none),
+// and stops listening after Stop.
+func TestFleetServesEveryAddressEitherWay(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inProcess := range []bool{false, true} {
+		addrs := []string{freeAddr(t), freeAddr(t)}
+		f, err := StartFleet(context.Background(), addrs, inProcess, []string{serveEnv + "=1"}, exe, "-test.run=^$")
+		if err != nil {
+			t.Fatalf("in process %v: %v", inProcess, err)
+		}
+		wantPIDs := len(addrs)
+		if inProcess {
+			wantPIDs = 0
+		}
+		if got := f.PIDs(); len(got) != wantPIDs {
+			t.Errorf("in process %v: PIDs %v, want %d", inProcess, got, wantPIDs)
+		}
+		for _, addr := range addrs {
+			resp, err := http.Post("http://"+addr+Path, "", nil)
+			if err != nil {
+				t.Fatalf("in process %v: %s: %v", inProcess, addr, err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				t.Errorf("in process %v: %s answered %d", inProcess, addr, resp.StatusCode)
+			}
+		}
+		if err := f.Stop(); err != nil {
+			t.Errorf("in process %v: stop: %v", inProcess, err)
+		}
+		for _, addr := range addrs {
+			if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				_ = conn.Close()
+				t.Errorf("in process %v: %s still accepts connections after Stop", inProcess, addr)
+			}
+		}
+	}
+}
+
+// freeAddr is a loopback address nothing listens on (just now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -79,4 +80,63 @@ func (p *Process) Stop() error {
 		_ = p.cmd.Process.Kill()
 		return fmt.Errorf("bare handler %s: killed after 5 s", p.Addr)
 	}
+}
+
+// Fleet is the bare handlers of one load run, one per address.
+type Fleet struct {
+	servers []*Server  // in this process
+	procs   []*Process // or one child process each
+}
+
+// StartFleet serves Handler at every address: inside this process when
+// inProcess, else in one child process each (StartProcess with env, running
+// name with args followed by the address).
+func StartFleet(ctx context.Context, addrs []string, inProcess bool, env []string, name string, args ...string) (*Fleet, error) {
+	f := &Fleet{}
+	for _, addr := range addrs {
+		if inProcess {
+			s, err := Start(addr)
+			if err != nil {
+				f.Stop()
+				return nil, err
+			}
+			f.servers = append(f.servers, s)
+			continue
+		}
+		p, err := StartProcess(ctx, addr, env, name, append(slices.Clip(args), addr)...)
+		if err != nil {
+			f.Stop()
+			return nil, err
+		}
+		f.procs = append(f.procs, p)
+	}
+	return f, nil
+}
+
+// PIDs are the child processes' ids, in the order of the addresses (none
+// in process).
+func (f *Fleet) PIDs() []int {
+	out := make([]int, 0, len(f.procs))
+	for _, p := range f.procs {
+		out = append(out, p.PID())
+	}
+	return out
+}
+
+// Stop ends every handler and returns the first error.
+func (f *Fleet) Stop() error {
+	var first error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range f.servers {
+		if err := s.Shutdown(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, p := range f.procs {
+		if err := p.Stop(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
