@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -379,4 +380,37 @@ func TestSelfLeavesOutTheBareHandlerProcesses(t *testing.T) {
 	if got := (Proc{PID: os.Getpid()}).pids(); !slices.Contains(got, child.Process.Pid) {
 		t.Errorf("a process tree %v lacks the child %d", got, child.Process.Pid)
 	}
+}
+
+// TestSeedP95IsSplitByAnswer: the 202s (each waited for acks=all) and the
+// other answers get a p95 each, and the report puts both over the bare
+// handler's p95.
+func TestSeedP95IsSplitByAnswer(t *testing.T) {
+	t.Parallel()
+	var attempts []Attempt
+	var outcomes []Outcome
+	for i := 0; i < 100; i++ {
+		attempts = append(attempts, Attempt{Email: fmt.Sprintf("p%d@x", i)})
+		o := Outcome{Latency: time.Duration(i+1) * time.Millisecond, Status: 409, Code: "EVENT_CLOSED", Attempt: int32(i)}
+		if i%10 == 0 {
+			o.Latency, o.Status, o.Code = time.Duration(200+i)*time.Millisecond, 202, "OK"
+		}
+		outcomes = append(outcomes, o)
+	}
+	res := &Result{Scenario: "seed", Requests: 100}
+	summarizeOutcomes(res, Scenario{Name: "seed", Path: ApplyPath}, attempts, outcomes)
+	if res.AcceptedP95 != 290*time.Millisecond || res.OtherP95 != 96*time.Millisecond {
+		t.Fatalf("p95 of the 202s %s, of the others %s; want 290ms, 96ms", res.AcceptedP95, res.OtherP95)
+	}
+	ceiling := &Result{Scenario: "seed-limit", Bare: true, P95: 100 * time.Millisecond}
+	checks := (&Report{Runs: [][]*Result{{res, ceiling}}}).Checks()
+	for _, c := range checks {
+		if strings.HasPrefix(c.Target, "seed shape: p95 of its 202s") {
+			if !strings.HasPrefix(c.Measured, "2.90 × and 0.96 ×") || !strings.Contains(c.Measured, "10 202s of 100 answers") {
+				t.Errorf("split check: %+v", c)
+			}
+			return
+		}
+	}
+	t.Fatalf("no split check in %+v", checks)
 }

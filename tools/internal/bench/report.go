@@ -171,11 +171,16 @@ func fmtF(f float64, format string) string {
 
 // ratios are, run by run, f of scenario name over f of its ceiling.
 func (r *Report) ratios(name, ceilingName string, f func(*Result) float64) []float64 {
+	return r.ratiosOf(name, ceilingName, f, f)
+}
+
+// ratiosOf are, run by run, f of scenario name over g of its ceiling.
+func (r *Report) ratiosOf(name, ceilingName string, f, g func(*Result) float64) []float64 {
 	var out []float64
 	for i := range r.Runs {
 		a, b := r.result(i, name), r.result(i, ceilingName)
-		if a != nil && b != nil && f(b) > 0 {
-			out = append(out, f(a)/f(b))
+		if a != nil && b != nil && g(b) > 0 {
+			out = append(out, f(a)/g(b))
 		}
 	}
 	return out
@@ -265,6 +270,15 @@ func (r *Report) Checks() []Check {
 				kafka[0].Participants, errs), verdict(all && errs == 0)})
 	}
 	out = append(out, r.ratioChecks("seed shape", "seed", "seed-limit", 0, "p95", 1.5)...)
+	if len(seed) > 0 {
+		out = append(out, Check{"seed shape: p95 of its 202s (each waited for acks=all) and of its other answers, over the bare handler's p95", "reported",
+			fmt.Sprintf("%s and %s (%s and %s ms; %s 202s of %d answers)",
+				fmtF(median(r.ratiosOf("seed", "seed-limit", func(x *Result) float64 { return ms(x.AcceptedP95) }, p95)), "%.2f ×"),
+				fmtF(median(r.ratiosOf("seed", "seed-limit", func(x *Result) float64 { return ms(x.OtherP95) }, p95)), "%.2f ×"),
+				fmtF(median(collect(seed, func(x *Result) float64 { return ms(x.AcceptedP95) })), "%.1f"),
+				fmtF(median(collect(seed, func(x *Result) float64 { return ms(x.OtherP95) })), "%.1f"),
+				fmtF(median(collect(seed, func(x *Result) float64 { return float64(x.Accepted) })), "%.0f"), seed[0].Requests), "n/a"})
+	}
 	if len(seed) > 0 {
 		errs := 0
 		var winners []string
