@@ -9,8 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -176,6 +178,10 @@ func runNginx(t *testing.T, nginx, conf, scratch, listen string) {
 	errLog := filepath.Join(scratch, "error.log")
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, nginx, "-p", scratch, "-c", path, "-e", errLog, "-g", "daemon off;")
+	// SIGTERM, not the default SIGKILL: a killed master leaves its workers
+	// running (and listening) as orphans.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -183,8 +189,15 @@ func runNginx(t *testing.T, nginx, conf, scratch, listen string) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
+		workers := childrenOf(cmd.Process.Pid)
 		cancel()
 		<-exited
+		for _, pid := range workers {
+			if err := syscall.Kill(pid, 0); err == nil {
+				t.Errorf("nginx worker %d outlived its master", pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -204,4 +217,22 @@ func runNginx(t *testing.T, nginx, conf, scratch, listen string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// childrenOf lists pid's child processes (Linux /proc).
+func childrenOf(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
