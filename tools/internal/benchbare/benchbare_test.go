@@ -184,3 +184,18 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestStartProcessRefusesAnAddressInUse: a listener already at the address
+// would answer for the new process, so starting one there is an error.
+func TestStartProcessRefusesAnAddressInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = StartProcess(context.Background(), ln.Addr().String(), nil, "/bin/true")
+	if err == nil || !strings.Contains(err.Error(), "listens there already") {
+		t.Fatalf("err %v, want the address refused", err)
+	}
+}

@@ -29,6 +29,11 @@ const readyWait = 10 * time.Second
 // process's environment, and returns once addr accepts connections. The
 // child is killed if this process dies first.
 func StartProcess(ctx context.Context, addr string, env []string, name string, args ...string) (*Process, error) {
+	// Something already listening there would pass for the new process.
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("bare handler %s: something else listens there already (an earlier run's handler? `ss -ltnp`)", addr)
+	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -78,6 +83,8 @@ func (p *Process) Stop() error {
 		return err
 	case <-time.After(5 * time.Second):
 		_ = p.cmd.Process.Kill()
+		err := <-p.done
+		p.done <- err
 		return fmt.Errorf("bare handler %s: killed after 5 s", p.Addr)
 	}
 }
