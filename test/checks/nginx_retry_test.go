@@ -9,12 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/terning-farewell/farewell/pkg/localstack"
 )
 
 // TestNginxResendsOnlyTheApplyAfterAReset runs nginx with the production template in front
@@ -189,7 +190,7 @@ func runNginx(t *testing.T, nginx, conf, scratch, listen string) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		workers := childrenOf(cmd.Process.Pid)
+		workers := localstack.Children(cmd.Process.Pid)
 		cancel()
 		<-exited
 		for _, pid := range workers {
@@ -217,22 +218,4 @@ func runNginx(t *testing.T, nginx, conf, scratch, listen string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// childrenOf lists pid's child processes (Linux /proc).
-func childrenOf(pid int) []int {
-	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
 }
